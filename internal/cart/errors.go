@@ -1,0 +1,76 @@
+package cart
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+)
+
+// RuleError is a business rule that forbids a command in the cart's current
+// state. Reason is a stable, machine-readable code that the API passes on to
+// callers (gRPC ErrorInfo) so that clients can branch on it.
+type RuleError struct {
+	Reason  string
+	Message string
+}
+
+func (e *RuleError) Error() string { return e.Message }
+
+// Is makes errors.Is match any RuleError with the same reason, so that the
+// sentinels below match errors that carry a more specific message.
+func (e *RuleError) Is(target error) bool {
+	var t *RuleError
+	return errors.As(target, &t) && t.Reason == e.Reason
+}
+
+// The business rules a command can break; callers match them with errors.Is.
+var (
+	ErrItemNotFound     = &RuleError{Reason: "CART_ITEM_NOT_FOUND", Message: "the product is not in the cart"}
+	ErrCartEmpty        = &RuleError{Reason: "CART_EMPTY", Message: "the cart is empty"}
+	ErrLineLimit        = &RuleError{Reason: "CART_LINE_LIMIT", Message: fmt.Sprintf("a cart holds at most %d distinct products", MaxLines)}
+	ErrQuantityLimit    = &RuleError{Reason: "CART_QUANTITY_LIMIT", Message: fmt.Sprintf("a line's quantity must stay between %d and %d", MinQuantity, MaxQuantity)}
+	ErrCurrencyMismatch = &RuleError{Reason: "CART_CURRENCY_MISMATCH", Message: "a cart holds prices in one currency only"}
+)
+
+func ruleErrorf(base *RuleError, format string, args ...any) *RuleError {
+	return &RuleError{Reason: base.Reason, Message: fmt.Sprintf(format, args...)}
+}
+
+// Errors the adapters translate their stores' failures into, so that the
+// command and query layers and the API map them without knowing the stores.
+var (
+	// ErrConcurrencyConflict: the stream moved on since it was read.
+	ErrConcurrencyConflict = errors.New("concurrency conflict")
+	// ErrNotFound: the thing asked for does not exist.
+	ErrNotFound = errors.New("not found")
+	// ErrUnavailable: a store could not be reached; retrying later may work.
+	ErrUnavailable = errors.New("store unavailable")
+)
+
+// FieldViolation names one bad field of a request, as the API spells it.
+type FieldViolation struct {
+	Field       string
+	Description string
+}
+
+// ValidationError lists every problem of a request's shape at once, so that
+// a caller can fix them all in one go (gRPC BadRequest).
+type ValidationError struct {
+	Violations []FieldViolation
+}
+
+func (e *ValidationError) Error() string {
+	parts := make([]string, len(e.Violations))
+	for i, v := range e.Violations {
+		parts[i] = v.Field + ": " + v.Description
+	}
+	return "invalid request: " + strings.Join(parts, "; ")
+}
+
+// asValidationError returns nil for no violations so callers can return it directly.
+func asValidationError(v []FieldViolation) error {
+	if len(v) == 0 {
+		return nil
+	}
+	return &ValidationError{Violations: v}
+}
