@@ -8,7 +8,9 @@ import (
 	"testing"
 )
 
-func eur(units int64, nanos int32) Money { return Money{CurrencyCode: "EUR", Units: units, Nanos: nanos} }
+func eur(units int64, nanos int32) Money {
+	return Money{CurrencyCode: "EUR", Units: units, Nanos: nanos}
+}
 
 // fullCart has MaxLines distinct products, one of each.
 func fullCart() []Event {
