@@ -1,0 +1,67 @@
+# Tool versions are pinned here; `make tools` installs them into ./bin.
+BUF_VERSION              := v1.75.0
+PROTOC_GEN_GO_VERSION    := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+STATICCHECK_VERSION      := v0.8.2
+GRPCURL_VERSION          := v1.9.4
+
+BIN    := $(CURDIR)/bin
+export PATH := $(BIN):$(PATH)
+GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
+# buf breaking compares the protos with this git ref (on main: the previous commit).
+BREAKING_AGAINST ?= $(shell git rev-parse -q --verify main >/dev/null && [ "$$(git rev-parse HEAD)" != "$$(git rev-parse main)" ] && echo main || echo HEAD~1)
+
+.PHONY: all run test test-short bench lint generate generate-check tools fmt
+
+all: lint test
+
+## run: the whole product in one process on embedded stores (EventStoreDB stand-in, FerretDB)
+run:
+	go run ./cmd/cartstack
+
+## test: every test, with the race detector
+test:
+	go test $(GO_TEST_FLAGS) ./...
+
+## test-short: the fast tests only
+test-short:
+	go test -short -count=1 ./...
+
+## bench: benchmarks of the stand-in and of the whole stack through gRPC
+bench:
+	go test -run '^$$' -bench . -benchtime 3s ./internal/standin/
+	go run ./cmd/cartbench
+
+## lint: vet, gofmt, staticcheck, buf lint, buf breaking against main, generated code up to date
+lint: tools generate-check
+	go vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1)
+	$(BIN)/staticcheck ./...
+	$(BIN)/buf lint
+	@if git cat-file -e $(BREAKING_AGAINST):buf.yaml 2>/dev/null; then \
+		$(BIN)/buf breaking --against '.git#ref=$(BREAKING_AGAINST)'; fi
+
+## generate: Go code from the protos (committed)
+generate: tools
+	$(BIN)/buf generate
+
+## generate-check: fail if regenerating changes anything
+generate-check: generate
+	@git diff --exit-code -- proto || (echo 'generated code is stale: run make generate and commit'; exit 1)
+	@test -z "$$(git status --porcelain -- proto)" || (git status --porcelain -- proto; echo 'untracked generated files'; exit 1)
+
+tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/staticcheck
+
+$(BIN)/buf:
+	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+$(BIN)/protoc-gen-go:
+	GOBIN=$(BIN) go install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(BIN)/protoc-gen-go-grpc:
+	GOBIN=$(BIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+$(BIN)/staticcheck:
+	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+$(BIN)/grpcurl:
+	GOBIN=$(BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
