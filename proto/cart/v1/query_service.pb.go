@@ -252,7 +252,8 @@ type CartEvent struct {
 	Version int64 `protobuf:"varint,1,opt,name=version,proto3" json:"version,omitempty"`
 	// The stored event type, e.g. "ItemAdded".
 	EventType string `protobuf:"bytes,2,opt,name=event_type,json=eventType,proto3" json:"event_type,omitempty"`
-	// When the change was decided (the command's time).
+	// When the event store recorded the event; GetCartAsOf's as_of_time
+	// compares with this time.
 	Time *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
 	// Who made the change (x-principal header of the command).
 	Principal string `protobuf:"bytes,4,opt,name=principal,proto3" json:"principal,omitempty"`
