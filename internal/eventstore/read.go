@@ -1,0 +1,155 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+
+	"github.com/acme/cart/internal/cart"
+)
+
+// Position is a place in $all, the store's global log. Positions of later
+// events compare greater (Commit first, then Prepare); the read side stores
+// one as its checkpoint.
+type Position struct {
+	Commit  uint64
+	Prepare uint64
+}
+
+// Less orders positions as the log does, so that callers can compare a
+// checkpoint with the head without knowing the pair's rules.
+func (p Position) Less(q Position) bool {
+	if p.Commit != q.Commit {
+		return p.Commit < q.Commit
+	}
+	return p.Prepare < q.Prepare
+}
+
+// RecordedEvent is one stored cart event as the read side sees it: raw JSON,
+// so that the projector decides what an undecodable (poison) event means,
+// plus where it sits in its stream (Revision, the cart's version) and in
+// the global log (Position, for checkpoints).
+type RecordedEvent struct {
+	StreamID string
+	// UserID is StreamID without StreamPrefix.
+	UserID string
+	// Revision is the event's 0-based number in its stream.
+	Revision int64
+	Position Position
+	EventID  string
+	Type     string
+	Data     []byte
+	Metadata []byte
+	// Created is when the store recorded the event.
+	Created time.Time
+}
+
+func recordedFrom(e *esdb.RecordedEvent) RecordedEvent {
+	return RecordedEvent{
+		StreamID: e.StreamID,
+		UserID:   strings.TrimPrefix(e.StreamID, StreamPrefix),
+		Revision: int64(e.EventNumber),
+		Position: Position{Commit: e.Position.Commit, Prepare: e.Position.Prepare},
+		EventID:  e.EventID.String(),
+		Type:     e.EventType,
+		Data:     e.Data,
+		Metadata: e.UserMetadata,
+		Created:  e.CreatedDate,
+	}
+}
+
+// ReadStream reads userID's stream forwards from revision from (inclusive),
+// at most count events (count <= 0: all of them). A stream that does not
+// exist yet gives an empty slice and no error: for a cart that simply means
+// "no events yet".
+func (s *Store) ReadStream(ctx context.Context, userID string, from int64, count int) ([]RecordedEvent, error) {
+	var out []RecordedEvent
+	_, err := s.readRaw(ctx, StreamName(userID), esdb.Forwards, revision(from), readCount(count), func(e *esdb.RecordedEvent) error {
+		out = append(out, recordedFrom(e))
+		return nil
+	})
+	if err != nil && !errors.Is(err, cart.ErrNotFound) {
+		return nil, fmt.Errorf("eventstore: read stream %s: %w", StreamName(userID), err)
+	}
+	return out, nil
+}
+
+// HeadPosition is the position of the last event in $all, the zero Position
+// when the log is empty; the read side measures replay progress against it.
+func (s *Store) HeadPosition(ctx context.Context) (Position, error) {
+	c, err := s.conn()
+	if err != nil {
+		return Position{}, fmt.Errorf("eventstore: head position: %w", err)
+	}
+	rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+	if err != nil {
+		return Position{}, fmt.Errorf("eventstore: head position: %w", s.translate(ctx, c, err))
+	}
+	defer rs.Close()
+	var head Position
+	for {
+		ev, err := rs.Recv()
+		if errors.Is(err, io.EOF) {
+			return head, nil
+		}
+		if err != nil {
+			return Position{}, fmt.Errorf("eventstore: head position: %w", s.translate(ctx, c, err))
+		}
+		if oe := ev.OriginalEvent(); oe != nil {
+			head = Position{Commit: oe.Position.Commit, Prepare: oe.Position.Prepare}
+		}
+	}
+}
+
+// readRaw reads a stream and calls fn for each event in order, stopping at
+// fn's first error (returned as is). It returns how many events it read and
+// an error wrapping cart.ErrNotFound when the stream does not exist.
+func (s *Store) readRaw(ctx context.Context, stream string, dir esdb.Direction, from esdb.StreamPosition, count uint64, fn func(*esdb.RecordedEvent) error) (int, error) {
+	c, err := s.conn()
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	rs, err := c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: dir, From: from}, count)
+	if err != nil {
+		return 0, s.translate(ctx, c, err)
+	}
+	defer rs.Close()
+	n := 0
+	for {
+		ev, err := rs.Recv()
+		if errors.Is(err, io.EOF) {
+			return n, nil
+		}
+		if err != nil {
+			return n, s.translate(ctx, c, err)
+		}
+		n++
+		if err := fn(ev.OriginalEvent()); err != nil {
+			return n, err
+		}
+	}
+}
+
+// revision converts a 0-based revision to a read start; negative means the
+// start of the stream.
+func revision(from int64) esdb.StreamPosition {
+	if from <= 0 {
+		return esdb.Start{}
+	}
+	return esdb.Revision(uint64(from))
+}
+
+func readCount(count int) uint64 {
+	if count <= 0 {
+		return math.MaxUint64
+	}
+	return uint64(count)
+}
