@@ -29,8 +29,7 @@ const defaultStartTimeout = 20 * time.Second
 // usable: DataDir is required because FerretDB's SQLite backend keeps one file per database there.
 type Config struct {
 	// Listen is the TCP address to listen on. Empty means DefaultListen. A port of 0 picks a free
-	// port (FerretDB binds while being constructed, so the URI reports the real port); tests
-	// should use "127.0.0.1:0".
+	// port, which URI reports; tests should use "127.0.0.1:0".
 	Listen string
 
 	// DataDir is the directory holding the SQLite files. It is created if missing.
@@ -67,9 +66,6 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if cfg.DataDir == "" {
 		return nil, errors.New("embeddedmongo start: data dir is required")
 	}
-	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
-		return nil, fmt.Errorf("embeddedmongo start: listen address %q: %w", cfg.Listen, err)
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = defaultLogger()
 	}
@@ -82,9 +78,14 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("embeddedmongo start: data dir: %w", err)
 	}
 
+	addr, err := probeListen(cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("embeddedmongo start: %w", err)
+	}
+
 	newMu.Lock()
 	f, err := ferretdb.New(&ferretdb.Config{
-		Listener:  ferretdb.ListenerConfig{TCP: cfg.Listen},
+		Listener:  ferretdb.ListenerConfig{TCP: addr},
 		Logger:    cfg.Logger,
 		Handler:   "sqlite",
 		SQLiteURL: sqliteURL(dir),
@@ -112,6 +113,27 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("embeddedmongo start: %w", err)
 	}
 	return s, nil
+}
+
+// probeListen binds addr and releases it at once, returning the concrete address (the free port
+// the kernel chose when addr's port is 0).
+//
+// Why not let FerretDB bind ":0" itself: when ferretdb.New fails to listen it has already opened
+// the SQLite backend and never closes it, and FerretDB's leak tracker then panics the whole
+// process from a finalizer at the next garbage collection. Binding first turns the usual failures
+// (port in use, bad address) into a plain error before FerretDB is involved. What remains is the
+// tiny window between this Close and FerretDB's bind, in which another process would have to take
+// this exact port.
+func probeListen(addr string) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", fmt.Errorf("listen %s: %w", addr, err)
+	}
+	bound := ln.Addr().String()
+	if err := ln.Close(); err != nil {
+		return "", fmt.Errorf("listen %s: release probe: %w", addr, err)
+	}
+	return bound, nil
 }
 
 // sqliteURL builds the URI FerretDB's SQLite backend wants: the "file" scheme and a path that ends
