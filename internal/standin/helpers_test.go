@@ -24,6 +24,7 @@ func newClientFor(tb testing.TB, conn string) *esdb.Client {
 	if err != nil {
 		tb.Fatalf("parse connection string %q: %v", conn, err)
 	}
+	cfg.Logger = esdb.NoopLogging()
 	c, err := esdb.NewClient(cfg)
 	if err != nil {
 		tb.Fatalf("new client: %v", err)
