@@ -1,0 +1,141 @@
+package projection
+
+import (
+	"context"
+	"fmt"
+)
+
+// batch is what the projector holds between flushes: the events received
+// and the furthest position seen (an event's or a server checkpoint's).
+type batch struct {
+	entries []entry
+	pos     *Position // furthest position received; nil before any
+	stored  *Position // the checkpoint last loaded or stored
+}
+
+func (b *batch) advance(pos Position) {
+	if b.pos == nil || b.pos.Less(pos) {
+		b.pos = &pos
+	}
+}
+
+// dirty tells whether a flush has anything to store.
+func (b *batch) dirty() bool {
+	return len(b.entries) > 0 || (b.pos != nil && (b.stored == nil || b.stored.Less(*b.pos)))
+}
+
+// flush stores the batch: the documents first, then the parked events, then
+// the checkpoint. A crash between those steps only causes redelivery, which
+// the version guard absorbs. It returns how many events it stored.
+func (p *Projector) flush(ctx context.Context, b *batch) (int, error) {
+	if !b.dirty() {
+		return 0, nil
+	}
+	var states []*cartState
+	if len(b.entries) > 0 {
+		var err error
+		if states, err = p.storeCarts(ctx, b.entries); err != nil {
+			return 0, err
+		}
+		for _, s := range states {
+			for _, pk := range s.parks {
+				p.log.Error("projection cannot apply an event; cart marked stale",
+					"stream", pk.ev.StreamID, "revision", pk.ev.Revision, "type", pk.ev.Type,
+					"event_id", pk.ev.EventID, "position", pk.ev.Position.String(), "err", pk.cause)
+				if err := p.cfg.Parker.Park(ctx, pk.ev, pk.cause); err != nil {
+					return 0, fmt.Errorf("park event %s@%d: %w", pk.ev.StreamID, pk.ev.Revision, err)
+				}
+			}
+		}
+	}
+	if b.pos != nil && (b.stored == nil || b.stored.Less(*b.pos)) {
+		if err := p.cfg.Store.SaveCheckpoint(ctx, p.cfg.Name, *b.pos); err != nil {
+			return 0, fmt.Errorf("save checkpoint: %w", err)
+		}
+		b.stored = b.pos
+	}
+	n := len(b.entries)
+	b.entries = b.entries[:0]
+
+	var applied, skipped, parked int64
+	for _, s := range states {
+		applied += int64(s.applied)
+		skipped += int64(s.skipped)
+		parked += int64(len(s.parks))
+		if p.cfg.Notifier != nil {
+			p.cfg.Notifier.Notify(s.userID, s.doc.Version)
+		}
+	}
+	stored := *b.stored
+	p.update(func(pr *Progress) {
+		pr.Checkpoint = &stored
+		pr.EventsProcessed += int64(n)
+		pr.EventsApplied += applied
+		pr.EventsSkipped += skipped
+		pr.EventsParked += parked
+	})
+	if n > 0 {
+		p.log.Debug("projection flushed", "events", n, "carts", len(states), "checkpoint", stored.String())
+	}
+	return max(n, 1), nil
+}
+
+// storeCarts applies the entries to their carts' documents and writes the
+// documents that changed. A document that another writer moved on since it
+// was read is read again and the user's events re-applied to it, so the
+// events the other writer had not applied yet are not lost.
+func (p *Projector) storeCarts(ctx context.Context, entries []entry) ([]*cartState, error) {
+	byUser := make(map[string][]entry)
+	var users []string
+	for _, en := range entries {
+		u := en.ev.UserID
+		if _, ok := byUser[u]; !ok {
+			users = append(users, u)
+		}
+		byUser[u] = append(byUser[u], en)
+	}
+	states := make(map[string]*cartState, len(users))
+	pending := users
+	for round := 0; len(pending) > 0; round++ {
+		if round == maxConflictRounds {
+			return nil, fmt.Errorf("write carts: documents of %d users kept changing under us (e.g. %q)", len(pending), pending[0])
+		}
+		docs, err := p.cfg.Store.LoadCarts(ctx, pending)
+		if err != nil {
+			return nil, fmt.Errorf("load carts: %w", err)
+		}
+		var writes []CartWrite
+		for _, u := range pending {
+			doc, ok := docs[u]
+			s := newCartState(u, doc, ok, byUser[u])
+			s.run()
+			states[u] = s
+			if s.changed {
+				writes = append(writes, s.write())
+			}
+		}
+		if len(writes) == 0 {
+			break
+		}
+		conflicts, err := p.cfg.Store.WriteCarts(ctx, writes)
+		if err != nil {
+			return nil, fmt.Errorf("write carts: %w", err)
+		}
+		if len(conflicts) > 0 {
+			p.log.Debug("projection write conflicts; re-reading", "carts", len(conflicts), "round", round)
+		}
+		pending = conflicts
+	}
+	out := make([]*cartState, 0, len(users))
+	for _, u := range users {
+		out = append(out, states[u])
+	}
+	return out, nil
+}
+
+// nopParker is the Parker used when none is configured: the projector has
+// already logged the event at Error level and marked its cart stale, which
+// is all that can be done without a parking lot.
+type nopParker struct{}
+
+func (nopParker) Park(context.Context, Event, error) error { return nil }

@@ -1,0 +1,87 @@
+package projection
+
+import "sync"
+
+// Notifier tells readers when a cart's document reaches a version, so that a
+// read-your-writes query can wait for the projector instead of polling the
+// store. The projector calls Notify after every flush; waiters register with
+// Wait. The zero value is not usable; use NewNotifier.
+type Notifier struct {
+	mu      sync.Mutex
+	waiters map[string][]*waiter
+}
+
+type waiter struct {
+	min  int64
+	done chan struct{}
+}
+
+// NewNotifier returns a Notifier with no waiters.
+func NewNotifier() *Notifier {
+	return &Notifier{waiters: make(map[string][]*waiter)}
+}
+
+// Wait returns a channel that is closed once Notify reports userID at
+// minVersion or later, and a cancel function that must be called when the
+// caller stops waiting (it releases the registration). Register before the
+// last read of the store, so a flush between read and wait is not missed.
+func (n *Notifier) Wait(userID string, minVersion int64) (<-chan struct{}, func()) {
+	w := &waiter{min: minVersion, done: make(chan struct{})}
+	n.mu.Lock()
+	n.waiters[userID] = append(n.waiters[userID], w)
+	n.mu.Unlock()
+	return w.done, func() { n.remove(userID, w) }
+}
+
+func (n *Notifier) remove(userID string, w *waiter) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ws := n.waiters[userID]
+	for i, x := range ws {
+		if x == w {
+			ws = append(ws[:i], ws[i+1:]...)
+			break
+		}
+	}
+	if len(ws) == 0 {
+		delete(n.waiters, userID)
+	} else {
+		n.waiters[userID] = ws
+	}
+}
+
+// Notify reports that userID's stored document is at version: it wakes the
+// waiters that asked for that version or an earlier one.
+func (n *Notifier) Notify(userID string, version int64) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	ws := n.waiters[userID]
+	if len(ws) == 0 {
+		return
+	}
+	kept := ws[:0]
+	for _, w := range ws {
+		if w.min <= version {
+			close(w.done)
+		} else {
+			kept = append(kept, w)
+		}
+	}
+	clear(ws[len(kept):])
+	if len(kept) == 0 {
+		delete(n.waiters, userID)
+	} else {
+		n.waiters[userID] = kept
+	}
+}
+
+// waiting returns how many waiters are registered, for tests.
+func (n *Notifier) waiting() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	c := 0
+	for _, ws := range n.waiters {
+		c += len(ws)
+	}
+	return c
+}

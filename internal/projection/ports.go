@@ -1,0 +1,142 @@
+package projection
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/acme/cart/internal/cart"
+)
+
+// Position is a point in the $all stream. Positions only grow, so a stored
+// position tells how far the read model has come.
+type Position struct {
+	Commit, Prepare uint64
+}
+
+// Less orders positions the way the event store does (commit, then prepare).
+func (p Position) Less(q Position) bool {
+	if p.Commit != q.Commit {
+		return p.Commit < q.Commit
+	}
+	return p.Prepare < q.Prepare
+}
+
+// String renders the position as EventStoreDB's UI does, C:<commit>/P:<prepare>.
+func (p Position) String() string { return fmt.Sprintf("C:%d/P:%d", p.Commit, p.Prepare) }
+
+// Event is one recorded event as the projector needs it. It is a plain copy
+// of what the event store delivers, so that the projector does not depend on
+// the store's client.
+type Event struct {
+	StreamID string
+	// UserID is the stream's user (StreamID without its prefix).
+	UserID string
+	// Revision is the event's 0-based number in its stream: the cart's
+	// version once the event is applied.
+	Revision int64
+	Position Position
+	EventID  string
+	Type     string
+	Data     []byte
+	Metadata []byte
+	// Created is when the store recorded the event.
+	Created time.Time
+}
+
+// Message is one item of a subscription: exactly one of Event and Checkpoint
+// is set, or CaughtUp is true.
+type Message struct {
+	Event *Event
+	// Checkpoint is a position the server has considered up to; it lets the
+	// projector advance its checkpoint while the filter skips other events.
+	Checkpoint *Position
+	// CaughtUp says the subscription has delivered every event that existed
+	// when it started; live events follow.
+	CaughtUp bool
+}
+
+// Source starts subscriptions to the cart events of $all.
+type Source interface {
+	// Subscribe delivers every cart event strictly after from (nil: from the
+	// start of the log), in log order.
+	Subscribe(ctx context.Context, from *Position) (Subscription, error)
+}
+
+// Subscription is a running subscription.
+type Subscription interface {
+	// Next blocks for the next message. An error means the subscription has
+	// dropped (or ctx ended); the projector then subscribes again.
+	Next(ctx context.Context) (Message, error)
+	// Close ends the subscription and makes a pending Next return.
+	Close() error
+}
+
+// CartDoc is one user's cart in the read model: the state after the events
+// up to Version, and whether the projector got stuck on a later event.
+type CartDoc struct {
+	UserID string
+	Cart   cart.Cart
+	// Version is the revision of the last event applied; -1 for none.
+	Version int64
+	// UpdatedAt is when the last applied event was recorded; zero for none.
+	UpdatedAt time.Time
+	// Stale is set when an event of this cart could not be applied (it was
+	// handed to the Parker), so the document may lag behind the log.
+	Stale bool
+	// StaleReason says which event and why, for operators.
+	StaleReason string
+}
+
+// CartWrite is one document to store, guarded so that a document another
+// projector (another replica, or an earlier run) has moved on is never
+// overwritten with an older state.
+type CartWrite struct {
+	Doc CartDoc
+	// Create says no document existed when it was read: insert it, and a
+	// duplicate key means someone else created it first.
+	Create bool
+	// ExpectedVersion is the stored document's version when it was read;
+	// the write applies only if it still is (ignored with Create).
+	ExpectedVersion int64
+}
+
+// Store is the read model as the projector writes it.
+type Store interface {
+	// LoadCheckpoint returns the position stored under name, or nil when
+	// there is none (start from the beginning of the log).
+	LoadCheckpoint(ctx context.Context, name string) (*Position, error)
+	// SaveCheckpoint stores pos under name. It must never move a stored
+	// checkpoint backwards.
+	SaveCheckpoint(ctx context.Context, name string, pos Position) error
+	// LoadCarts returns the stored documents of the given users; users
+	// without a document are absent from the map.
+	LoadCarts(ctx context.Context, userIDs []string) (map[string]CartDoc, error)
+	// WriteCarts applies the writes and returns the users whose guard
+	// failed (the document had moved on or already existed): not an error,
+	// the projector re-reads those and tries again.
+	WriteCarts(ctx context.Context, writes []CartWrite) (conflicts []string, err error)
+}
+
+// Parker receives the events the projector cannot apply: events that do not
+// decode and events that arrive after a gap in their cart's versions. The
+// projector marks the cart stale and does not advance it past such an event,
+// so nothing is silently skipped. Park may be called again for the same
+// event (after a restart, or when a batch is retried), so it must be
+// idempotent (e.g. keyed by stream and revision). An error from Park fails
+// the batch, which is retried from the last checkpoint.
+type Parker interface {
+	Park(ctx context.Context, ev Event, cause error) error
+}
+
+// GapError says an event arrived while its cart's document was not at the
+// version right before it: events in between are missing from the read
+// model (a poison event before it, or a truncated stream).
+type GapError struct {
+	DocVersion int64
+	Revision   int64
+}
+
+func (e *GapError) Error() string {
+	return fmt.Sprintf("version gap: document at %d, event revision %d", e.DocVersion, e.Revision)
+}

@@ -1,0 +1,364 @@
+package projection
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"sync"
+	"time"
+)
+
+// Defaults of Config; they suit FerretDB/SQLite (a few hundred writes a
+// second) as well as MongoDB.
+const (
+	DefaultName       = "carts"
+	DefaultBatchSize  = 100
+	DefaultFlushDelay = 10 * time.Millisecond
+	DefaultMinBackoff = 100 * time.Millisecond
+	DefaultMaxBackoff = 5 * time.Second
+	// shutdownFlushTimeout bounds the last flush when Run's context ends.
+	shutdownFlushTimeout = 5 * time.Second
+	// maxConflictRounds bounds how often one batch re-reads documents that
+	// other writers moved on before the batch fails (and is retried).
+	maxConflictRounds = 5
+	// prefetch is how many messages the subscription may read ahead of a
+	// flush in progress.
+	prefetch = 256
+)
+
+// Config configures a Projector. Source and Store are required.
+type Config struct {
+	// Name identifies the projector's checkpoint. Two projectors sharing a
+	// checkpoints collection (e.g. the live one and a rebuild into a fresh
+	// carts collection) need different names. Default DefaultName.
+	Name   string
+	Source Source
+	Store  Store
+	// Parker receives events that cannot be applied (after the projector
+	// has logged them at Error level and marked their carts stale). Nil
+	// means no parking lot: log and mark stale only.
+	Parker Parker
+	// Notifier, if set, is told each cart's version after every flush.
+	Notifier *Notifier
+	// Log receives progress and failures. Nil discards.
+	Log *slog.Logger
+	// BatchSize is the most events held in memory before a flush.
+	BatchSize int
+	// FlushDelay bounds how long an event waits in a batch before it is
+	// flushed, i.e. the projector's added latency for read-your-writes.
+	FlushDelay time.Duration
+	// MinBackoff and MaxBackoff bound the waits between reconnects, which
+	// double after each failure that made no progress.
+	MinBackoff, MaxBackoff time.Duration
+}
+
+// Progress is how far a projector has come, for health checks and logs.
+type Progress struct {
+	// Checkpoint is the last position stored (nil: none yet).
+	Checkpoint *Position
+	// EventsProcessed counts events flushed since start (applied, skipped
+	// as redelivered, or parked).
+	EventsProcessed int64
+	// EventsApplied counts events that changed a document.
+	EventsApplied int64
+	// EventsSkipped counts redelivered events that a document already reflected.
+	EventsSkipped int64
+	// EventsParked counts events handed to the Parker.
+	EventsParked int64
+	// CaughtUp is true once the current subscription has delivered every
+	// event that existed when it started, and everything up to there is stored.
+	CaughtUp bool
+	// Reconnects counts subscriptions that failed and were restarted.
+	Reconnects int64
+	// LastError is the error of the last failed subscription, empty if none.
+	LastError string
+}
+
+// Projector keeps the read model up to date with the event log. Run it once;
+// read Progress from any goroutine.
+type Projector struct {
+	cfg Config
+	log *slog.Logger
+
+	mu       sync.Mutex
+	progress Progress
+	changed  chan struct{} // closed and replaced on every progress update
+}
+
+// New checks cfg, fills in defaults and returns a projector ready to Run.
+func New(cfg Config) (*Projector, error) {
+	var errs []error
+	if cfg.Source == nil {
+		errs = append(errs, errors.New("source is required"))
+	}
+	if cfg.Store == nil {
+		errs = append(errs, errors.New("store is required"))
+	}
+	if cfg.BatchSize < 0 || cfg.FlushDelay < 0 || cfg.MinBackoff < 0 || cfg.MaxBackoff < 0 {
+		errs = append(errs, errors.New("batch size, flush delay and backoffs must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("projection new: %w", err)
+	}
+	if cfg.Name == "" {
+		cfg.Name = DefaultName
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Parker == nil {
+		cfg.Parker = nopParker{}
+	}
+	if cfg.BatchSize == 0 {
+		cfg.BatchSize = DefaultBatchSize
+	}
+	if cfg.FlushDelay == 0 {
+		cfg.FlushDelay = DefaultFlushDelay
+	}
+	if cfg.MinBackoff == 0 {
+		cfg.MinBackoff = DefaultMinBackoff
+	}
+	if cfg.MaxBackoff == 0 {
+		cfg.MaxBackoff = DefaultMaxBackoff
+	}
+	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
+	return &Projector{
+		cfg:     cfg,
+		log:     cfg.Log.With("projector", cfg.Name),
+		changed: make(chan struct{}),
+	}, nil
+}
+
+// Name is the projector's checkpoint name.
+func (p *Projector) Name() string { return p.cfg.Name }
+
+// Progress returns a snapshot of the projector's progress.
+func (p *Projector) Progress() Progress {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	pr := p.progress
+	if pr.Checkpoint != nil {
+		c := *pr.Checkpoint
+		pr.Checkpoint = &c
+	}
+	return pr
+}
+
+// WaitUntil blocks until cond holds for the projector's progress or ctx
+// ends, e.g. to wait until the checkpoint passes a known head position.
+func (p *Projector) WaitUntil(ctx context.Context, cond func(Progress) bool) error {
+	for {
+		p.mu.Lock()
+		ch := p.changed
+		p.mu.Unlock()
+		if cond(p.Progress()) {
+			return nil
+		}
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return fmt.Errorf("projection wait: %w", ctx.Err())
+		}
+	}
+}
+
+func (p *Projector) update(f func(*Progress)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	f(&p.progress)
+	close(p.changed)
+	p.changed = make(chan struct{})
+}
+
+// Run projects events until ctx ends, then flushes what it holds and
+// returns nil. Failures of the subscription or the store never stop it: it
+// subscribes again from the last stored checkpoint after a capped
+// exponential backoff; the version guard makes the redelivery harmless.
+func (p *Projector) Run(ctx context.Context) error {
+	backoff := p.cfg.MinBackoff
+	for {
+		progressed, err := p.runOnce(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		if progressed {
+			backoff = p.cfg.MinBackoff
+		}
+		p.update(func(pr *Progress) {
+			pr.CaughtUp = false
+			pr.Reconnects++
+			pr.LastError = err.Error()
+		})
+		// Jitter keeps replicas that failed together from retrying in step.
+		wait := backoff/2 + rand.N(backoff/2+1)
+		p.log.Warn("projection interrupted; resubscribing from the last checkpoint", "err", err, "retry_in", wait)
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+		backoff = min(2*backoff, p.cfg.MaxBackoff)
+	}
+}
+
+// received is a message or error read by the subscription's reader goroutine.
+type received struct {
+	msg Message
+	err error
+}
+
+// runOnce runs one subscription from the stored checkpoint until it or the
+// store fails, or ctx ends. progressed tells whether anything was stored.
+func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
+	from, err := p.cfg.Store.LoadCheckpoint(ctx, p.cfg.Name)
+	if err != nil {
+		return false, fmt.Errorf("load checkpoint: %w", err)
+	}
+	p.update(func(pr *Progress) { pr.Checkpoint = from })
+	sub, err := p.cfg.Source.Subscribe(ctx, from)
+	if err != nil {
+		return false, fmt.Errorf("subscribe: %w", err)
+	}
+	p.log.Info("projection subscribed", "from", positionAttr(from))
+
+	// A reader goroutine keeps reading while a batch is flushed and lets
+	// the loop below wait for a message and the flush timer at once.
+	readCtx, stopReading := context.WithCancel(ctx)
+	msgs := make(chan received, prefetch)
+	readerDone := make(chan struct{})
+	go func() {
+		defer close(readerDone)
+		for {
+			m, err := sub.Next(readCtx)
+			select {
+			case msgs <- received{m, err}:
+			case <-readCtx.Done():
+				return
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	defer func() {
+		stopReading()
+		_ = sub.Close()
+		<-readerDone
+	}()
+
+	b := &batch{stored: from}
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
+	defer timer.Stop()
+
+	flush := func(ctx context.Context) error {
+		n, err := p.flush(ctx, b)
+		if n > 0 {
+			progressed = true
+		}
+		return err
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			// Store what was received, so a restart redelivers less.
+			p.drain(b, msgs)
+			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownFlushTimeout)
+			defer cancel()
+			if err := flush(fctx); err != nil {
+				p.log.Warn("projection final flush failed; events will be redelivered", "err", err)
+			}
+			return progressed, ctx.Err()
+		case <-timer.C:
+			if err := flush(ctx); err != nil {
+				return progressed, err
+			}
+		case r := <-msgs:
+			if r.err != nil {
+				// The batch is dropped unflushed: what it held is redelivered.
+				return progressed, fmt.Errorf("subscription: %w", r.err)
+			}
+			now, err := p.handle(b, r.msg)
+			if err != nil {
+				return progressed, err
+			}
+			if now {
+				timer.Stop()
+				if err := flush(ctx); err != nil {
+					return progressed, err
+				}
+				if r.msg.CaughtUp {
+					p.caughtUp()
+				}
+			} else if len(b.entries) == 1 {
+				timer.Reset(p.cfg.FlushDelay)
+			}
+		}
+	}
+}
+
+// handle adds a message to the batch and says whether to flush now.
+func (p *Projector) handle(b *batch, m Message) (flushNow bool, err error) {
+	switch {
+	case m.Event != nil:
+		b.advance(m.Event.Position)
+		if isSystemEvent(*m.Event) {
+			p.log.Debug("projection ignores a system event", "stream", m.Event.StreamID, "type", m.Event.Type)
+			return false, nil
+		}
+		if m.Event.UserID == "" {
+			return false, fmt.Errorf("event %s of stream %q has no user ID", m.Event.EventID, m.Event.StreamID)
+		}
+		b.entries = append(b.entries, decodeEntry(*m.Event))
+		return len(b.entries) >= p.cfg.BatchSize, nil
+	case m.Checkpoint != nil:
+		b.advance(*m.Checkpoint)
+		return true, nil
+	case m.CaughtUp:
+		return true, nil
+	default:
+		return false, nil
+	}
+}
+
+// drain adds the messages already read ahead to the batch, for the last
+// flush before Run returns.
+func (p *Projector) drain(b *batch, msgs <-chan received) {
+	for {
+		select {
+		case r := <-msgs:
+			if r.err != nil {
+				return
+			}
+			if _, err := p.handle(b, r.msg); err != nil {
+				return
+			}
+		default:
+			return
+		}
+	}
+}
+
+func (p *Projector) caughtUp() {
+	var first bool
+	p.update(func(pr *Progress) {
+		first = !pr.CaughtUp
+		pr.CaughtUp = true
+	})
+	if first {
+		pr := p.Progress()
+		p.log.Info("projection caught up", "checkpoint", positionAttr(pr.Checkpoint),
+			"events_processed", pr.EventsProcessed, "events_parked", pr.EventsParked)
+	}
+}
+
+func positionAttr(p *Position) string {
+	if p == nil {
+		return "start"
+	}
+	return p.String()
+}
