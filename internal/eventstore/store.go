@@ -115,7 +115,7 @@ func (s *Store) renew(c *esdb.Client) {
 	}
 	_ = c.Close()
 	s.client = nc
-	s.log.Info("eventstore: connection closed by the client after failed discovery; renewed")
+	s.log.Debug("eventstore: the client gave up discovery and closed itself; renewed it")
 }
 
 // Ping checks that the store answers, for health checks. It returns an error
@@ -195,16 +195,13 @@ func transient(c codes.Code) bool {
 	return false
 }
 
-// clientLogger routes the client's own log lines into slog. The client logs
-// every failed call at error level although the adapter handles (and logs)
-// those errors itself, so its lines go out one level lower.
+// clientLogger routes the client's own log lines into slog at debug level:
+// the client logs every failed call and every discovery attempt (ten a
+// second while the store is down) although the adapter returns those errors
+// to callers who log them once, and health checks report the outage.
 func clientLogger(log *slog.Logger) esdb.LoggingFunc {
 	return func(level esdb.LogLevel, format string, args ...any) {
-		l := slog.LevelDebug
-		if level == esdb.LogWarn || level == esdb.LogError {
-			l = slog.LevelInfo
-		}
-		log.Log(context.Background(), l, "esdb client: "+fmt.Sprintf(format, args...))
+		log.Debug("esdb client: "+fmt.Sprintf(format, args...), "client_level", level)
 	}
 }
 

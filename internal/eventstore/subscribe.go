@@ -158,6 +158,9 @@ func (sub *Subscription) dropErr(err error) error {
 // after Close, or ctx's error when ctx ended first (the subscription then
 // stays usable).
 func (sub *Subscription) Next(ctx context.Context) (Message, error) {
+	if err := ctx.Err(); err != nil {
+		return Message{}, fmt.Errorf("eventstore: subscription next: %w", err)
+	}
 	select {
 	case r := <-sub.msgs:
 		return r.msg, r.err

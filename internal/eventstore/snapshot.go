@@ -1,0 +1,71 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+
+	"github.com/acme/cart/internal/cart"
+)
+
+// SnapshotStreamPrefix starts the name of a cart's snapshot stream. It must
+// not start with StreamPrefix ("cart-"): the projector follows every stream
+// with that prefix and would take snapshots for cart events.
+const SnapshotStreamPrefix = "cartsnapshot-"
+
+// snapshotEventType is the stored type of a snapshot event; the payload's
+// schema is the write side's business (see package command).
+const snapshotEventType = "CartSnapshot"
+
+// snapshotMaxCountEvery re-asserts the snapshot stream's $maxCount every so
+// many snapshots, in case setting it with the first snapshot failed; setting
+// it again is harmless.
+const snapshotMaxCountEvery = 64
+
+// SnapshotStream is the stream that holds userID's latest cart snapshot.
+func SnapshotStream(userID string) string { return SnapshotStreamPrefix + userID }
+
+// ReadSnapshot returns the latest snapshot written for userID, or nil when
+// there is none. The bytes are opaque here: the write side owns their schema
+// and must distrust them (a snapshot is a cache, the stream is the truth).
+func (s *Store) ReadSnapshot(ctx context.Context, userID string) ([]byte, error) {
+	var data []byte
+	_, err := s.readRaw(ctx, SnapshotStream(userID), esdb.Backwards, esdb.End{}, 1, func(re *esdb.RecordedEvent) error {
+		data = re.Data
+		return nil
+	})
+	if err != nil && !errors.Is(err, cart.ErrNotFound) {
+		return nil, fmt.Errorf("eventstore: read snapshot of %s: %w", userID, err)
+	}
+	return data, nil
+}
+
+// WriteSnapshot stores data as userID's latest snapshot. The snapshot stream
+// keeps only its last event ($maxCount 1, set with the first snapshot), so
+// snapshots cost constant space per cart however often they are written.
+func (s *Store) WriteSnapshot(ctx context.Context, userID string, data []byte) error {
+	stream := SnapshotStream(userID)
+	c, err := s.conn()
+	if err != nil {
+		return fmt.Errorf("eventstore: write snapshot %s: %w", stream, err)
+	}
+	wr, err := c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, esdb.EventData{
+		EventType:   snapshotEventType,
+		ContentType: esdb.ContentTypeJson,
+		Data:        data,
+	})
+	if err != nil {
+		return fmt.Errorf("eventstore: write snapshot %s: %w", stream, s.translate(ctx, c, err))
+	}
+	if wr.NextExpectedVersion%snapshotMaxCountEvery != 0 {
+		return nil
+	}
+	var meta esdb.StreamMetadata
+	meta.SetMaxCount(1)
+	if _, err := c.SetStreamMetadata(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, meta); err != nil {
+		return fmt.Errorf("eventstore: set $maxCount of %s: %w", stream, s.translate(ctx, c, err))
+	}
+	return nil
+}
