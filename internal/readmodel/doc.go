@@ -1,0 +1,37 @@
+// Package readmodel is the MongoDB adapter of query-svc: the only package
+// that imports the MongoDB driver. It stores the projector's documents (one
+// per user in a carts collection) and checkpoints (one per projector name in
+// a checkpoints collection) and serves them to the queries.
+//
+// It implements projection.Store and the reader port of package query, and
+// translates the driver's failures into the domain's: network and server
+// selection problems become cart.ErrUnavailable.
+//
+// It uses only what FerretDB v1.24.2 (the embedded server of tests and the
+// local stack) supports as well as MongoDB: whole-document inserts and
+// replaces guarded by an equality filter on the version, $in lookups by _id,
+// unordered bulk writes and upserts. No transactions, positional or
+// arrayFilters updates, or $elemMatch: a document is always written whole.
+//
+// Schema (field names are a contract with operators' tooling):
+//
+//	carts: {
+//	  _id:          string   user ID
+//	  items:        [ { product_id: string, quantity: int32,
+//	                    unit_price: { currency_code: string, units: int64, nanos: int32 } } ]
+//	                         lines in the order their products were first added
+//	  version:      int64    stream revision of the last event applied; -1: none
+//	  updated_at:   date     when that event was recorded (millisecond precision); absent for -1
+//	  stale:        bool     an event of this cart could not be applied (it was parked)
+//	  stale_reason: string   which event and why; absent unless stale
+//	}
+//	checkpoints: {
+//	  _id:        string     projector name
+//	  commit:     int64      $all commit position the projector has stored everything up to
+//	  prepare:    int64      $all prepare position
+//	  updated_at: date       when it was stored
+//	}
+//
+// Collection names are per Store (Collections), so that a rebuild can
+// project into a fresh carts collection while queries read the current one.
+package readmodel

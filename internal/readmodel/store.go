@@ -1,0 +1,353 @@
+package readmodel
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"go.mongodb.org/mongo-driver/v2/bson"
+	"go.mongodb.org/mongo-driver/v2/mongo"
+	"go.mongodb.org/mongo-driver/v2/mongo/options"
+	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
+
+	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/projection"
+)
+
+// Default collection names.
+const (
+	DefaultCarts       = "carts"
+	DefaultCheckpoints = "checkpoints"
+)
+
+// defaultServerSelectionTimeout replaces the driver's 30 s so that an
+// unreachable MongoDB fails calls (and health checks) quickly; a
+// serverSelectionTimeoutMS in the URI still wins.
+const defaultServerSelectionTimeout = 5 * time.Second
+
+// Client is a connection pool to one MongoDB deployment, shared by every
+// Store made from it.
+type Client struct {
+	mc *mongo.Client
+}
+
+// Connect creates a client for uri. Like the driver, it does not wait for
+// the server: use Ping to check that it answers.
+func Connect(ctx context.Context, uri string) (*Client, error) {
+	opts := options.Client().SetServerSelectionTimeout(defaultServerSelectionTimeout).ApplyURI(uri)
+	mc, err := mongo.Connect(opts)
+	if err != nil {
+		return nil, fmt.Errorf("readmodel connect: %w", err)
+	}
+	return &Client{mc: mc}, nil
+}
+
+// Ping checks that MongoDB answers, for health checks.
+func (c *Client) Ping(ctx context.Context) error {
+	if err := c.mc.Ping(ctx, nil); err != nil {
+		return fmt.Errorf("readmodel ping: %w", translate(ctx, err))
+	}
+	return nil
+}
+
+// Close disconnects, waiting for operations in flight up to ctx's deadline.
+func (c *Client) Close(ctx context.Context) error {
+	if err := c.mc.Disconnect(ctx); err != nil {
+		return fmt.Errorf("readmodel close: %w", err)
+	}
+	return nil
+}
+
+// Collections names the collections a Store uses; empty names get the defaults.
+type Collections struct {
+	Carts       string
+	Checkpoints string
+}
+
+// Store is the read model in one database and one pair of collections. It is
+// safe for concurrent use.
+type Store struct {
+	db          string
+	carts       *mongo.Collection
+	checkpoints *mongo.Collection
+}
+
+// Store returns the read model in database db with the given collections.
+// Stores made from one Client share its connections, so a second projector
+// (e.g. a rebuild into a fresh carts collection) costs no new pool.
+func (c *Client) Store(db string, names Collections) *Store {
+	if names.Carts == "" {
+		names.Carts = DefaultCarts
+	}
+	if names.Checkpoints == "" {
+		names.Checkpoints = DefaultCheckpoints
+	}
+	d := c.mc.Database(db)
+	return &Store{db: db, carts: d.Collection(names.Carts), checkpoints: d.Collection(names.Checkpoints)}
+}
+
+// CartsCollection is the name of the collection holding the carts.
+func (s *Store) CartsCollection() string { return s.carts.Name() }
+
+var _ projection.Store = (*Store)(nil)
+
+// money is cart.Money as stored.
+type money struct {
+	CurrencyCode string `bson:"currency_code"`
+	Units        int64  `bson:"units"`
+	Nanos        int32  `bson:"nanos"`
+}
+
+// item is a cart line as stored.
+type item struct {
+	ProductID string `bson:"product_id"`
+	Quantity  int32  `bson:"quantity"`
+	UnitPrice money  `bson:"unit_price"`
+}
+
+// cartDoc is a document of the carts collection.
+type cartDoc struct {
+	UserID      string     `bson:"_id"`
+	Items       []item     `bson:"items"`
+	Version     int64      `bson:"version"`
+	UpdatedAt   *time.Time `bson:"updated_at,omitempty"`
+	Stale       bool       `bson:"stale"`
+	StaleReason string     `bson:"stale_reason,omitempty"`
+}
+
+// checkpointDoc is a document of the checkpoints collection.
+type checkpointDoc struct {
+	Name      string    `bson:"_id"`
+	Commit    int64     `bson:"commit"`
+	Prepare   int64     `bson:"prepare"`
+	UpdatedAt time.Time `bson:"updated_at"`
+}
+
+func toDoc(d projection.CartDoc) cartDoc {
+	out := cartDoc{
+		UserID:      d.UserID,
+		Items:       make([]item, len(d.Cart.Items)),
+		Version:     d.Version,
+		Stale:       d.Stale,
+		StaleReason: d.StaleReason,
+	}
+	for i, it := range d.Cart.Items {
+		out.Items[i] = item{
+			ProductID: it.ProductID,
+			Quantity:  int32(it.Quantity),
+			UnitPrice: money{it.UnitPrice.CurrencyCode, it.UnitPrice.Units, it.UnitPrice.Nanos},
+		}
+	}
+	if !d.UpdatedAt.IsZero() {
+		t := d.UpdatedAt.UTC()
+		out.UpdatedAt = &t
+	}
+	return out
+}
+
+func fromDoc(d cartDoc) projection.CartDoc {
+	out := projection.CartDoc{
+		UserID:      d.UserID,
+		Version:     d.Version,
+		Stale:       d.Stale,
+		StaleReason: d.StaleReason,
+	}
+	if len(d.Items) > 0 {
+		out.Cart.Items = make([]cart.Item, len(d.Items))
+		for i, it := range d.Items {
+			out.Cart.Items[i] = cart.Item{
+				ProductID: it.ProductID,
+				Quantity:  int(it.Quantity),
+				UnitPrice: cart.Money{CurrencyCode: it.UnitPrice.CurrencyCode, Units: it.UnitPrice.Units, Nanos: it.UnitPrice.Nanos},
+			}
+		}
+	}
+	if d.UpdatedAt != nil {
+		out.UpdatedAt = d.UpdatedAt.UTC()
+	}
+	return out
+}
+
+// GetCart returns a user's document; ok is false when the user has none.
+func (s *Store) GetCart(ctx context.Context, userID string) (doc projection.CartDoc, ok bool, err error) {
+	var d cartDoc
+	err = s.carts.FindOne(ctx, bson.D{{Key: "_id", Value: userID}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return projection.CartDoc{}, false, nil
+	}
+	if err != nil {
+		return projection.CartDoc{}, false, fmt.Errorf("readmodel get cart %q: %w", userID, translate(ctx, err))
+	}
+	return fromDoc(d), true, nil
+}
+
+// LoadCarts implements projection.Store with one $in query.
+func (s *Store) LoadCarts(ctx context.Context, userIDs []string) (map[string]projection.CartDoc, error) {
+	out := make(map[string]projection.CartDoc, len(userIDs))
+	if len(userIDs) == 0 {
+		return out, nil
+	}
+	cur, err := s.carts.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: userIDs}}}})
+	if err != nil {
+		return nil, fmt.Errorf("readmodel load carts: %w", translate(ctx, err))
+	}
+	var docs []cartDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, fmt.Errorf("readmodel load carts: %w", translate(ctx, err))
+	}
+	for _, d := range docs {
+		out[d.UserID] = fromDoc(d)
+	}
+	return out, nil
+}
+
+// WriteCarts implements projection.Store: one unordered bulk write of
+// inserts (new documents) and whole-document replaces guarded by the
+// version read. A duplicate key on insert or a replace that matched nothing
+// means another writer got there first; those users are returned as
+// conflicts. The bulk result only counts matches, so when a replace missed,
+// the written users' versions are read back to tell which.
+func (s *Store) WriteCarts(ctx context.Context, writes []projection.CartWrite) ([]string, error) {
+	if len(writes) == 0 {
+		return nil, nil
+	}
+	models := make([]mongo.WriteModel, len(writes))
+	replaces := 0
+	for i, w := range writes {
+		doc := toDoc(w.Doc)
+		if w.Create {
+			models[i] = mongo.NewInsertOneModel().SetDocument(doc)
+			continue
+		}
+		replaces++
+		models[i] = mongo.NewReplaceOneModel().
+			SetFilter(bson.D{{Key: "_id", Value: doc.UserID}, {Key: "version", Value: w.ExpectedVersion}}).
+			SetReplacement(doc)
+	}
+	res, err := s.carts.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
+	conflict := make(map[string]bool)
+	if err != nil {
+		var bwe mongo.BulkWriteException
+		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
+			return nil, fmt.Errorf("readmodel write carts: %w", translate(ctx, err))
+		}
+		for _, we := range bwe.WriteErrors {
+			if !mongo.IsDuplicateKeyError(we) || we.Index < 0 || we.Index >= len(writes) {
+				return nil, fmt.Errorf("readmodel write carts: %w", translate(ctx, err))
+			}
+			conflict[writes[we.Index].Doc.UserID] = true
+		}
+	}
+	if res != nil && res.MatchedCount < int64(replaces) {
+		// Some guarded replace missed: find out which by their versions now.
+		var ids []string
+		for _, w := range writes {
+			if !w.Create {
+				ids = append(ids, w.Doc.UserID)
+			}
+		}
+		now, err := s.versions(ctx, ids)
+		if err != nil {
+			return nil, fmt.Errorf("readmodel write carts: %w", err)
+		}
+		for _, w := range writes {
+			if v, ok := now[w.Doc.UserID]; !w.Create && (!ok || v != w.Doc.Version) {
+				conflict[w.Doc.UserID] = true
+			}
+		}
+	}
+	var out []string
+	for _, w := range writes {
+		if conflict[w.Doc.UserID] {
+			out = append(out, w.Doc.UserID)
+		}
+	}
+	return out, nil
+}
+
+// versions reads the version of each user's document.
+func (s *Store) versions(ctx context.Context, userIDs []string) (map[string]int64, error) {
+	cur, err := s.carts.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: userIDs}}}},
+		options.Find().SetProjection(bson.D{{Key: "version", Value: 1}}))
+	if err != nil {
+		return nil, translate(ctx, err)
+	}
+	var docs []struct {
+		UserID  string `bson:"_id"`
+		Version int64  `bson:"version"`
+	}
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, translate(ctx, err)
+	}
+	out := make(map[string]int64, len(docs))
+	for _, d := range docs {
+		out[d.UserID] = d.Version
+	}
+	return out, nil
+}
+
+// LoadCheckpoint implements projection.Store.
+func (s *Store) LoadCheckpoint(ctx context.Context, name string) (*projection.Position, error) {
+	var d checkpointDoc
+	err := s.checkpoints.FindOne(ctx, bson.D{{Key: "_id", Value: name}}).Decode(&d)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("readmodel load checkpoint %q: %w", name, translate(ctx, err))
+	}
+	if d.Commit < 0 || d.Prepare < 0 {
+		return nil, fmt.Errorf("readmodel load checkpoint %q: negative position %d/%d", name, d.Commit, d.Prepare)
+	}
+	return &projection.Position{Commit: uint64(d.Commit), Prepare: uint64(d.Prepare)}, nil
+}
+
+// SaveCheckpoint implements projection.Store. The upsert's filter matches
+// only a checkpoint at or before pos; when a checkpoint further on exists
+// (another replica is ahead) the upsert's insert hits the duplicate _id and
+// the stored checkpoint stays, which is what we want.
+func (s *Store) SaveCheckpoint(ctx context.Context, name string, pos projection.Position) error {
+	if pos.Commit > math.MaxInt64 || pos.Prepare > math.MaxInt64 {
+		return fmt.Errorf("readmodel save checkpoint %q: position %v does not fit int64", name, pos)
+	}
+	c, p := int64(pos.Commit), int64(pos.Prepare)
+	filter := bson.D{
+		{Key: "_id", Value: name},
+		{Key: "$or", Value: bson.A{
+			bson.D{{Key: "commit", Value: bson.D{{Key: "$lt", Value: c}}}},
+			bson.D{{Key: "commit", Value: c}, {Key: "prepare", Value: bson.D{{Key: "$lte", Value: p}}}},
+		}},
+	}
+	doc := checkpointDoc{Name: name, Commit: c, Prepare: p, UpdatedAt: time.Now().UTC()}
+	_, err := s.checkpoints.ReplaceOne(ctx, filter, doc, options.Replace().SetUpsert(true))
+	if err != nil && !mongo.IsDuplicateKeyError(err) {
+		return fmt.Errorf("readmodel save checkpoint %q: %w", name, translate(ctx, err))
+	}
+	return nil
+}
+
+// DeleteCheckpoint forgets a projector's checkpoint, so that it starts from
+// the beginning of the log (e.g. before a rebuild into an empty collection).
+func (s *Store) DeleteCheckpoint(ctx context.Context, name string) error {
+	if _, err := s.checkpoints.DeleteOne(ctx, bson.D{{Key: "_id", Value: name}}); err != nil {
+		return fmt.Errorf("readmodel delete checkpoint %q: %w", name, translate(ctx, err))
+	}
+	return nil
+}
+
+// translate maps the driver's availability failures to cart.ErrUnavailable,
+// keeping the driver's error in the message for the log. The caller's own
+// cancellation or deadline is passed on as such.
+func translate(ctx context.Context, err error) error {
+	if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		return err
+	}
+	var sse topology.ServerSelectionError
+	if mongo.IsNetworkError(err) || mongo.IsTimeout(err) || errors.As(err, &sse) ||
+		errors.Is(err, mongo.ErrClientDisconnected) {
+		return fmt.Errorf("%w: %v", cart.ErrUnavailable, err)
+	}
+	return err
+}

@@ -1,0 +1,330 @@
+package readmodel
+
+import (
+	"context"
+	"errors"
+	"math"
+	"net"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/embeddedmongo"
+	"github.com/acme/cart/internal/projection"
+)
+
+// newStore starts an embedded FerretDB (about 10 ms) and returns a Store on it.
+func newStore(t *testing.T, names Collections) (*Store, *Client, *embeddedmongo.Server) {
+	t.Helper()
+	srv := embeddedmongo.StartForTest(t)
+	c := connect(t, srv.URI())
+	return c.Store("cart", names), c, srv
+}
+
+func connect(t *testing.T, uri string) *Client {
+	t.Helper()
+	c, err := Connect(context.Background(), uri)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := c.Close(ctx); err != nil {
+			t.Errorf("close: %v", err)
+		}
+	})
+	return c
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func sampleDoc(user string, version int64) projection.CartDoc {
+	return projection.CartDoc{
+		UserID: user,
+		Cart: cart.Cart{Items: []cart.Item{
+			{ProductID: "sku-1", Quantity: 2, UnitPrice: cart.Money{CurrencyCode: "EUR", Units: 12, Nanos: 500_000_000}},
+			{ProductID: "sku-2", Quantity: 99, UnitPrice: cart.Money{CurrencyCode: "EUR", Units: 1_000_000, Nanos: 999_999_999}},
+		}},
+		Version:   version,
+		UpdatedAt: time.Date(2025, 3, 4, 5, 6, 7, 8_000_000, time.UTC),
+	}
+}
+
+func mustWrite(t *testing.T, s *Store, writes ...projection.CartWrite) []string {
+	t.Helper()
+	conflicts, err := s.WriteCarts(ctxT(t), writes)
+	if err != nil {
+		t.Fatalf("WriteCarts: %v", err)
+	}
+	return conflicts
+}
+
+func mustGet(t *testing.T, s *Store, user string) projection.CartDoc {
+	t.Helper()
+	d, ok, err := s.GetCart(ctxT(t), user)
+	if err != nil || !ok {
+		t.Fatalf("GetCart(%s) = %v, %v", user, ok, err)
+	}
+	return d
+}
+
+func TestCartRoundTrip(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newStore(t, Collections{})
+	ctx := ctxT(t)
+	full := sampleDoc("u1", 7)
+	empty := projection.CartDoc{UserID: "u2", Version: -1, Stale: true, StaleReason: "event cart-u2@3 not applied: gap"}
+	if c := mustWrite(t, s, projection.CartWrite{Doc: full, Create: true}, projection.CartWrite{Doc: empty, Create: true}); len(c) > 0 {
+		t.Fatalf("conflicts on fresh inserts: %v", c)
+	}
+	for _, want := range []projection.CartDoc{full, empty} {
+		if got := mustGet(t, s, want.UserID); !reflect.DeepEqual(got, want) {
+			t.Errorf("GetCart(%s) = %+v, want %+v", want.UserID, got, want)
+		}
+	}
+	if _, ok, err := s.GetCart(ctx, "nobody"); ok || err != nil {
+		t.Errorf("GetCart(nobody) = %v, %v; want not found, no error", ok, err)
+	}
+	docs, err := s.LoadCarts(ctx, []string{"u1", "nobody", "u2"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) != 2 || !reflect.DeepEqual(docs["u1"], full) || !reflect.DeepEqual(docs["u2"], empty) {
+		t.Errorf("LoadCarts = %+v", docs)
+	}
+	if docs, err := s.LoadCarts(ctx, nil); err != nil || len(docs) != 0 {
+		t.Errorf("LoadCarts(nil) = %v, %v", docs, err)
+	}
+}
+
+func TestUpdatedAtKeepsMilliseconds(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newStore(t, Collections{})
+	d := sampleDoc("u1", 0)
+	d.UpdatedAt = time.Date(2025, 1, 2, 3, 4, 5, 123_456_789, time.FixedZone("X", 3600))
+	mustWrite(t, s, projection.CartWrite{Doc: d, Create: true})
+	got := mustGet(t, s, "u1").UpdatedAt
+	if want := d.UpdatedAt.Truncate(time.Millisecond).UTC(); !got.Equal(want) || got.Location() != time.UTC {
+		t.Errorf("UpdatedAt = %v, want %v in UTC", got, want)
+	}
+}
+
+func TestWriteGuard(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name         string
+		write        projection.CartWrite
+		wantConflict bool
+		wantVersion  int64
+	}{
+		{"replace at the version read", projection.CartWrite{Doc: sampleDoc("u1", 4), ExpectedVersion: 3}, false, 4},
+		// Someone else already wrote the version this write makes: done, not a conflict.
+		{"replace that someone else already made", projection.CartWrite{Doc: sampleDoc("u1", 3), ExpectedVersion: 2}, false, 3},
+		{"replace behind", projection.CartWrite{Doc: sampleDoc("u1", 5), ExpectedVersion: 4}, true, 3},
+		{"create over an existing document", projection.CartWrite{Doc: sampleDoc("u1", 0), Create: true}, true, 3},
+		{"replace a missing document", projection.CartWrite{Doc: sampleDoc("u9", 1), ExpectedVersion: 0}, true, -2},
+		{"mark stale at the same version", projection.CartWrite{Doc: func() projection.CartDoc {
+			d := sampleDoc("u1", 3)
+			d.Stale, d.StaleReason = true, "poison"
+			return d
+		}(), ExpectedVersion: 3}, false, 3},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			s, _, _ := newStore(t, Collections{})
+			mustWrite(t, s, projection.CartWrite{Doc: sampleDoc("u1", 3), Create: true})
+			conflicts := mustWrite(t, s, tt.write)
+			if got := len(conflicts) == 1 && conflicts[0] == tt.write.Doc.UserID; got != tt.wantConflict || len(conflicts) > 1 {
+				t.Errorf("conflicts = %v, want conflict %v", conflicts, tt.wantConflict)
+			}
+			d, ok, err := s.GetCart(ctxT(t), tt.write.Doc.UserID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tt.wantVersion == -2 {
+				if ok {
+					t.Errorf("a guarded replace created a document: %+v", d)
+				}
+				return
+			}
+			if d.Version != tt.wantVersion {
+				t.Errorf("version = %d, want %d", d.Version, tt.wantVersion)
+			}
+			if !tt.wantConflict && !reflect.DeepEqual(d, tt.write.Doc) {
+				t.Errorf("stored %+v, want %+v", d, tt.write.Doc)
+			}
+		})
+	}
+}
+
+func TestWriteCartsReportsOnlyTheConflicts(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newStore(t, Collections{})
+	mustWrite(t, s,
+		projection.CartWrite{Doc: sampleDoc("a", 1), Create: true},
+		projection.CartWrite{Doc: sampleDoc("b", 1), Create: true},
+		projection.CartWrite{Doc: sampleDoc("c", 1), Create: true},
+	)
+	conflicts := mustWrite(t, s,
+		projection.CartWrite{Doc: sampleDoc("a", 2), ExpectedVersion: 1},
+		projection.CartWrite{Doc: sampleDoc("b", 5), ExpectedVersion: 4},
+		projection.CartWrite{Doc: sampleDoc("c", 0), Create: true},
+		projection.CartWrite{Doc: sampleDoc("d", 0), Create: true},
+	)
+	slices.Sort(conflicts)
+	if !slices.Equal(conflicts, []string{"b", "c"}) {
+		t.Errorf("conflicts = %v, want [b c]", conflicts)
+	}
+	want := map[string]int64{"a": 2, "b": 1, "c": 1, "d": 0}
+	for u, v := range want {
+		if got := mustGet(t, s, u).Version; got != v {
+			t.Errorf("%s at version %d, want %d", u, got, v)
+		}
+	}
+}
+
+func TestCheckpoints(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newStore(t, Collections{})
+	ctx := ctxT(t)
+	load := func(name string) *projection.Position {
+		t.Helper()
+		p, err := s.LoadCheckpoint(ctx, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	save := func(name string, p projection.Position) {
+		t.Helper()
+		if err := s.SaveCheckpoint(ctx, name, p); err != nil {
+			t.Fatalf("SaveCheckpoint(%s, %v): %v", name, p, err)
+		}
+	}
+	if p := load("live"); p != nil {
+		t.Fatalf("fresh checkpoint = %v, want nil", p)
+	}
+	steps := []struct {
+		save, want projection.Position
+	}{
+		{projection.Position{Commit: 10, Prepare: 10}, projection.Position{Commit: 10, Prepare: 10}},
+		{projection.Position{Commit: 20, Prepare: 15}, projection.Position{Commit: 20, Prepare: 15}},
+		{projection.Position{Commit: 20, Prepare: 15}, projection.Position{Commit: 20, Prepare: 15}}, // same again
+		{projection.Position{Commit: 20, Prepare: 12}, projection.Position{Commit: 20, Prepare: 15}}, // behind: kept
+		{projection.Position{Commit: 5, Prepare: 99}, projection.Position{Commit: 20, Prepare: 15}},  // behind: kept
+		{projection.Position{Commit: 20, Prepare: 18}, projection.Position{Commit: 20, Prepare: 18}},
+		{projection.Position{Commit: math.MaxInt64, Prepare: math.MaxInt64}, projection.Position{Commit: math.MaxInt64, Prepare: math.MaxInt64}},
+	}
+	for _, st := range steps {
+		save("live", st.save)
+		if got := load("live"); got == nil || *got != st.want {
+			t.Fatalf("after saving %v: checkpoint %v, want %v", st.save, got, st.want)
+		}
+	}
+	if err := s.SaveCheckpoint(ctx, "live", projection.Position{Commit: math.MaxUint64}); err == nil {
+		t.Error("a position beyond int64 was accepted")
+	}
+	if p := load("rebuild"); p != nil {
+		t.Errorf("another name sees checkpoint %v", p)
+	}
+	if err := s.DeleteCheckpoint(ctx, "live"); err != nil {
+		t.Fatal(err)
+	}
+	if p := load("live"); p != nil {
+		t.Errorf("deleted checkpoint = %v", p)
+	}
+}
+
+func TestCollectionsAreSeparate(t *testing.T) {
+	t.Parallel()
+	live, client, _ := newStore(t, Collections{})
+	rebuild := client.Store("cart", Collections{Carts: "carts_rebuild"})
+	if live.CartsCollection() != DefaultCarts || rebuild.CartsCollection() != "carts_rebuild" {
+		t.Fatalf("collections %s, %s", live.CartsCollection(), rebuild.CartsCollection())
+	}
+	mustWrite(t, rebuild, projection.CartWrite{Doc: sampleDoc("u1", 0), Create: true})
+	if _, ok, err := live.GetCart(ctxT(t), "u1"); ok || err != nil {
+		t.Errorf("the live collection sees the rebuild's document (ok %v, err %v)", ok, err)
+	}
+	// Both use the same checkpoints collection by default; names keep them apart.
+	if err := rebuild.SaveCheckpoint(ctxT(t), "rebuild", projection.Position{Commit: 1, Prepare: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if p, err := live.LoadCheckpoint(ctxT(t), "rebuild"); err != nil || p == nil {
+		t.Errorf("checkpoint of another store's projector = %v, %v", p, err)
+	}
+}
+
+func TestUnreachableIsUnavailable(t *testing.T) {
+	t.Parallel()
+	// A port nobody listens on.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	c := connect(t, "mongodb://"+addr+"/?serverSelectionTimeoutMS=200&connectTimeoutMS=200")
+	s := c.Store("cart", Collections{})
+	ctx := ctxT(t)
+	checks := map[string]error{
+		"Ping": c.Ping(ctx),
+		"GetCart": func() error {
+			_, _, err := s.GetCart(ctx, "u1")
+			return err
+		}(),
+		"LoadCarts": func() error {
+			_, err := s.LoadCarts(ctx, []string{"u1"})
+			return err
+		}(),
+		"WriteCarts": func() error {
+			_, err := s.WriteCarts(ctx, []projection.CartWrite{{Doc: sampleDoc("u1", 0), Create: true}})
+			return err
+		}(),
+		"SaveCheckpoint": s.SaveCheckpoint(ctx, "x", projection.Position{}),
+		"LoadCheckpoint": func() error {
+			_, err := s.LoadCheckpoint(ctx, "x")
+			return err
+		}(),
+	}
+	for op, err := range checks {
+		if !errors.Is(err, cart.ErrUnavailable) {
+			t.Errorf("%s = %v, want cart.ErrUnavailable", op, err)
+		}
+	}
+}
+
+func TestServerGoneIsUnavailable(t *testing.T) {
+	t.Parallel()
+	srv := embeddedmongo.StartForTest(t)
+	px := startProxy(t, strings.TrimSuffix(strings.TrimPrefix(srv.URI(), "mongodb://"), "/"))
+	c := connect(t, "mongodb://"+px.Addr()+"/?serverSelectionTimeoutMS=300")
+	s := c.Store("cart", Collections{})
+	if err := c.Ping(ctxT(t)); err != nil {
+		t.Fatal(err)
+	}
+	px.Cut()
+	if _, _, err := s.GetCart(ctxT(t), "u1"); !errors.Is(err, cart.ErrUnavailable) {
+		t.Errorf("GetCart after the server went away = %v, want cart.ErrUnavailable", err)
+	}
+}
+
+func TestCallerCancellationIsNotUnavailable(t *testing.T) {
+	t.Parallel()
+	s, _, _ := newStore(t, Collections{})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, _, err := s.GetCart(ctx, "u1")
+	if !errors.Is(err, context.Canceled) || errors.Is(err, cart.ErrUnavailable) {
+		t.Errorf("GetCart with a cancelled context = %v, want context.Canceled only", err)
+	}
+}
