@@ -1,0 +1,395 @@
+package command
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/acme/cart/internal/cart"
+)
+
+// Defaults of Options.
+const (
+	DefaultMaxAttempts   = 5
+	DefaultSnapshotEvery = 100
+	DefaultWindowSize    = 1000
+	DefaultBackoff       = 5 * time.Millisecond
+	maxBackoff           = 250 * time.Millisecond
+)
+
+// Limits of the free-text audit fields, so that one caller cannot bloat every
+// event's metadata.
+const (
+	MaxReasonLength = 1024
+	MaxHeaderLength = 256
+)
+
+// DefaultPrincipal is recorded when the request names nobody: the gateway in
+// front of the service is trusted to set x-principal, so a missing one means
+// an internal or anonymous caller.
+const DefaultPrincipal = "anonymous"
+
+// Options tune a Handler; the zero value means the defaults.
+type Options struct {
+	// MaxAttempts bounds load-decide-append rounds on concurrency conflicts.
+	MaxAttempts int
+	// SnapshotEvery writes a snapshot once the cart has this many events
+	// more than its last snapshot; negative disables snapshots.
+	SnapshotEvery int
+	// WindowSize is how many of a cart's recent commands are recognised
+	// when resent with the same command ID.
+	WindowSize int
+	// Backoff is the base of the jittered exponential backoff between
+	// attempts.
+	Backoff time.Duration
+	// Log receives conflicts (debug) and failed snapshot writes (warn).
+	Log *slog.Logger
+	// Now is the clock of the metadata's time; nil means time.Now.
+	Now func() time.Time
+}
+
+// Handler executes commands against carts. It holds no cart state between
+// calls (the event log is the truth), so any number of instances may run.
+type Handler struct {
+	store EventStore
+	opts  Options
+	log   *slog.Logger
+	now   func() time.Time
+}
+
+// NewHandler builds a Handler on store.
+func NewHandler(store EventStore, opts Options) *Handler {
+	if opts.MaxAttempts <= 0 {
+		opts.MaxAttempts = DefaultMaxAttempts
+	}
+	if opts.SnapshotEvery == 0 {
+		opts.SnapshotEvery = DefaultSnapshotEvery
+	}
+	if opts.WindowSize <= 0 {
+		opts.WindowSize = DefaultWindowSize
+	}
+	if opts.Backoff <= 0 {
+		opts.Backoff = DefaultBackoff
+	}
+	h := &Handler{store: store, opts: opts, log: opts.Log, now: opts.Now}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	return h
+}
+
+// Envelope is what comes with a command besides its payload: whose cart, the
+// caller's concurrency and idempotency controls, and the audit trail.
+type Envelope struct {
+	UserID string
+	// CommandID is a UUID chosen by the caller to make retries safe; empty
+	// means the server makes one up and nothing is deduplicated.
+	CommandID string
+	// ExpectedVersion, when set, makes the command fail with
+	// ErrVersionMismatch unless the cart is at exactly this version.
+	ExpectedVersion *int64
+	Principal       string
+	CorrelationID   string
+	CausationID     string
+	Reason          string
+}
+
+// Result is a command's response.
+type Result struct {
+	// Version is the cart's version after the command: the revision of its
+	// last event, or the current version when it wrote nothing.
+	Version int64
+	// Checkout is what a CheckoutCart bought; nil for other commands.
+	Checkout *cart.CartCheckedOut
+	// Duplicate tells that the command ID was seen before and this is the
+	// first attempt's response; nothing was written.
+	Duplicate bool
+}
+
+// Handle executes cmd on env.UserID's cart: validate, load, recognise a
+// resent command, check the caller's expected version, decide, append at the
+// loaded version; on a concurrency conflict reload and decide again, up to
+// Options.MaxAttempts times. For a CheckoutCart the checkout ID is derived
+// from the command ID (any CheckoutID in cmd is replaced).
+func (h *Handler) Handle(ctx context.Context, env Envelope, cmd cart.Command) (Result, error) {
+	dedupe := env.CommandID != ""
+	if !dedupe {
+		env.CommandID = uuid.NewString()
+	}
+	if env.Principal == "" {
+		env.Principal = DefaultPrincipal
+	}
+	if env.CorrelationID == "" {
+		env.CorrelationID = env.CommandID
+	}
+	if c, ok := cmd.(cart.CheckoutCart); ok {
+		c.CheckoutID = CheckoutID(env.CommandID)
+		cmd = c
+	}
+	if err := validate(env, cmd); err != nil {
+		return Result{}, err
+	}
+	meta := cart.Metadata{
+		CommandID:     env.CommandID,
+		CommandType:   cmd.Name(),
+		CommandHash:   Fingerprint(env.UserID, cmd),
+		CorrelationID: env.CorrelationID,
+		CausationID:   env.CausationID,
+		Principal:     env.Principal,
+		Reason:        env.Reason,
+	}
+	for attempt := 1; ; attempt++ {
+		st, err := h.load(ctx, env.UserID)
+		if err != nil {
+			return Result{}, fmt.Errorf("%s: %w", cmd.Name(), err)
+		}
+		if dedupe {
+			if prev, ok := st.window.lookup(env.CommandID); ok {
+				return h.duplicate(ctx, env, cmd, meta.CommandHash, prev)
+			}
+		}
+		if env.ExpectedVersion != nil && *env.ExpectedVersion != st.version {
+			return Result{}, fmt.Errorf("%s: expected version %d, cart is at %d: %w", cmd.Name(), *env.ExpectedVersion, st.version, ErrVersionMismatch)
+		}
+		events, err := cart.Decide(st.cart, cmd)
+		if err != nil {
+			return Result{}, fmt.Errorf("%s: %w", cmd.Name(), err)
+		}
+		if len(events) == 0 {
+			return Result{Version: st.version}, nil
+		}
+		meta.Time = h.now().UTC()
+		version, err := h.store.AppendEvents(ctx, env.UserID, st.version, meta, events)
+		if errors.Is(err, cart.ErrConcurrencyConflict) && attempt < h.opts.MaxAttempts {
+			h.log.DebugContext(ctx, "concurrency conflict; deciding again", "user_id", env.UserID, "command", cmd.Name(), "attempt", attempt)
+			if err := h.backoff(ctx, attempt); err != nil {
+				return Result{}, fmt.Errorf("%s: %w", cmd.Name(), err)
+			}
+			continue
+		}
+		if err != nil {
+			return Result{}, fmt.Errorf("%s: after %d attempts: %w", cmd.Name(), attempt, err)
+		}
+		h.maybeSnapshot(ctx, env.UserID, st, version, meta, events)
+		res := Result{Version: version}
+		if co, ok := events[len(events)-1].(cart.CartCheckedOut); ok {
+			res.Checkout = &co
+		}
+		return res, nil
+	}
+}
+
+// duplicate answers a resent command from the window: the first attempt's
+// response if it is the same command, ErrCommandIDReused if not.
+func (h *Handler) duplicate(ctx context.Context, env Envelope, cmd cart.Command, hash string, prev windowEntry) (Result, error) {
+	if prev.Hash != hash {
+		return Result{}, fmt.Errorf("%s: command_id %s: %w", cmd.Name(), env.CommandID, ErrCommandIDReused)
+	}
+	res := Result{Version: prev.Version, Duplicate: true}
+	if _, ok := cmd.(cart.CheckoutCart); ok {
+		co, err := h.checkoutAt(ctx, env.UserID, prev.Version)
+		if err != nil {
+			return Result{}, fmt.Errorf("%s: resent: %w", cmd.Name(), err)
+		}
+		res.Checkout = &co
+	}
+	return res, nil
+}
+
+// errStop ends a read early once the wanted event was seen.
+var errStop = errors.New("stop reading")
+
+// checkoutAt reads back the checkout recorded at version, to answer a resent
+// CheckoutCart with what the first attempt bought.
+func (h *Handler) checkoutAt(ctx context.Context, userID string, version int64) (cart.CartCheckedOut, error) {
+	var (
+		co    cart.CartCheckedOut
+		found bool
+	)
+	err := h.store.LoadEvents(ctx, userID, version, func(rev int64, e cart.Event, _ cart.Metadata) error {
+		co, found = e.(cart.CartCheckedOut)
+		if rev != version {
+			found = false
+		}
+		return errStop
+	})
+	if err != nil && !errors.Is(err, errStop) {
+		return cart.CartCheckedOut{}, err
+	}
+	if !found {
+		return cart.CartCheckedOut{}, fmt.Errorf("no CartCheckedOut event at version %d", version)
+	}
+	return co, nil
+}
+
+// load reads the cart: from its snapshot when there is a usable one, plus
+// the events after it. The snapshot's own last event is read again to check
+// that the stream still holds it; if not, the snapshot is ignored.
+func (h *Handler) load(ctx context.Context, userID string) (*state, error) {
+	if h.opts.SnapshotEvery > 0 {
+		st, err := h.loadFromSnapshot(ctx, userID)
+		switch {
+		case err == nil && st != nil:
+			return st, nil
+		case err != nil && !errors.Is(err, errSnapshotUnusable):
+			return nil, err
+		case err != nil:
+			h.log.WarnContext(ctx, "ignoring cart snapshot; replaying the stream", "user_id", userID, "err", err)
+		}
+	}
+	st := newState(h.opts.WindowSize)
+	if err := h.store.LoadEvents(ctx, userID, 0, func(rev int64, e cart.Event, m cart.Metadata) error {
+		st.apply(rev, e, m)
+		return nil
+	}); err != nil {
+		return nil, fmt.Errorf("load cart: %w", err)
+	}
+	return st, nil
+}
+
+// loadFromSnapshot loads from the snapshot. It returns a nil state when
+// there is no snapshot, and errSnapshotUnusable when there is one that
+// cannot be trusted; either way the caller replays the stream.
+func (h *Handler) loadFromSnapshot(ctx context.Context, userID string) (*state, error) {
+	data, err := h.store.ReadSnapshot(ctx, userID)
+	if err != nil {
+		return nil, fmt.Errorf("load cart snapshot: %w", err)
+	}
+	if data == nil {
+		return nil, nil
+	}
+	st, err := decodeSnapshot(data, userID, h.opts.WindowSize)
+	if err != nil {
+		return nil, err
+	}
+	checked := false
+	err = h.store.LoadEvents(ctx, userID, st.version, func(rev int64, e cart.Event, m cart.Metadata) error {
+		if !checked {
+			if rev != st.version || m.CommandID != st.lastCommandID {
+				return fmt.Errorf("%w: the stream holds another event at version %d", errSnapshotUnusable, st.version)
+			}
+			checked = true
+			return nil
+		}
+		st.apply(rev, e, m)
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load cart after snapshot: %w", err)
+	}
+	if !checked {
+		return nil, fmt.Errorf("%w: the stream has no event at version %d", errSnapshotUnusable, st.version)
+	}
+	return st, nil
+}
+
+// maybeSnapshot writes a snapshot once enough events piled up since the last
+// one. It is best effort: the command already succeeded, so a failure is
+// only logged (the next command tries again).
+func (h *Handler) maybeSnapshot(ctx context.Context, userID string, st *state, version int64, meta cart.Metadata, events []cart.Event) {
+	if h.opts.SnapshotEvery <= 0 || version-st.snapshotVersion < int64(h.opts.SnapshotEvery) {
+		return
+	}
+	if version != st.version+int64(len(events)) {
+		return // not where this append should have put the events: leave it to the next load
+	}
+	for _, e := range events {
+		st.apply(st.version+1, e, meta)
+	}
+	data, err := encodeSnapshot(userID, st)
+	if err == nil {
+		err = h.store.WriteSnapshot(ctx, userID, data)
+	}
+	if err != nil {
+		h.log.WarnContext(ctx, "cart snapshot not written", "user_id", userID, "version", version, "err", err)
+	}
+}
+
+// backoff waits before attempt+1, jittered so that writers that collided do
+// not collide again in lockstep.
+func (h *Handler) backoff(ctx context.Context, attempt int) error {
+	d := min(h.opts.Backoff<<(attempt-1), maxBackoff)
+	t := time.NewTimer(d/2 + rand.N(d/2+1))
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// checkoutNamespace seeds checkout IDs. Never change it: a resent checkout
+// would get another ID.
+var checkoutNamespace = uuid.MustParse("0b8e6c52-7a3f-4d1e-8f0a-5c2b9d4e7a16")
+
+// CheckoutID is the ID of the checkout made by command commandID, derived so
+// that every attempt of the same command records the same checkout.
+func CheckoutID(commandID string) string {
+	return uuid.NewSHA1(checkoutNamespace, []byte(commandID)).String()
+}
+
+// Fingerprint identifies what a command asks for, so that a command ID sent
+// again with a different command is told apart from a retry: SHA-256 over
+// the command's name, the user and its canonical (JSON) payload, truncated
+// to 128 bits. The checkout ID is left out: it is derived from the command
+// ID, not chosen by the caller.
+func Fingerprint(userID string, cmd cart.Command) string {
+	if c, ok := cmd.(cart.CheckoutCart); ok {
+		c.CheckoutID = ""
+		cmd = c
+	}
+	payload, err := json.Marshal(cmd)
+	if err != nil { // plain structs of strings and numbers: cannot happen
+		payload = fmt.Appendf(nil, "%#v", cmd)
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "cart.command.v1\x00%s\x00%s\x00", cmd.Name(), userID)
+	h.Write(payload)
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// validate reports every problem of the request at once, naming the fields
+// as the API does.
+func validate(env Envelope, cmd cart.Command) error {
+	var v []cart.FieldViolation
+	v = append(v, cart.ValidateID("user_id", env.UserID)...)
+	if _, err := uuid.Parse(env.CommandID); err != nil {
+		v = append(v, cart.FieldViolation{Field: "command_id", Description: "must be a UUID"})
+	}
+	if env.ExpectedVersion != nil && *env.ExpectedVersion < -1 {
+		v = append(v, cart.FieldViolation{Field: "expected_version", Description: "must be -1 (no events yet) or a version"})
+	}
+	if len(env.Reason) > MaxReasonLength {
+		v = append(v, cart.FieldViolation{Field: "reason", Description: fmt.Sprintf("must be at most %d bytes", MaxReasonLength)})
+	}
+	for _, h := range []struct{ name, value string }{
+		{"x-principal", env.Principal}, {"x-correlation-id", env.CorrelationID}, {"x-causation-id", env.CausationID},
+	} {
+		if len(h.value) > MaxHeaderLength {
+			v = append(v, cart.FieldViolation{Field: h.name, Description: fmt.Sprintf("must be at most %d bytes", MaxHeaderLength)})
+		}
+	}
+	if err := cmd.Validate(); err != nil {
+		var ve *cart.ValidationError
+		if !errors.As(err, &ve) {
+			return err
+		}
+		v = append(v, ve.Violations...)
+	}
+	if len(v) == 0 {
+		return nil
+	}
+	return &cart.ValidationError{Violations: v}
+}
