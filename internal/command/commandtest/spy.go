@@ -18,8 +18,8 @@ type Spy struct {
 	eventsRead     int
 	appends        int
 	snapshotWrites int
-	loseResponses  int   // successful appends still to report as failed
-	snapshotErr    error // returned by WriteSnapshot instead of writing
+	loseResponses  int    // successful appends still to report as failed
+	snapshotErr    error  // returned by WriteSnapshot instead of writing
 	beforeAppend   func() // runs once, before the next append
 }
 
