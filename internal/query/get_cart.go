@@ -1,0 +1,85 @@
+package query
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/acme/cart/internal/projection"
+)
+
+// answerMargin is kept back from the caller's deadline, so that a wait that
+// runs out still answers "not ready, retry" instead of the caller seeing a
+// bare deadline error.
+const answerMargin = 20 * time.Millisecond
+
+// GetCart returns the user's current cart from the read model; a user with
+// no document has the empty cart at version -1. With minVersion >= 0 it
+// answers only once the cart reflects that version (read-your-writes after
+// a command): it waits for the projector's notification, up to the caller's
+// deadline capped by MaxWait, and then fails with ErrNotReady. A stale cart
+// below minVersion fails at once, since the projector will not move it.
+func (s *Service) GetCart(ctx context.Context, userID string, minVersion int64) (CartView, error) {
+	doc, err := s.readCart(ctx, userID)
+	if err != nil || doc.Version >= minVersion {
+		return viewOf(doc), err
+	}
+	if s.Waiter == nil || doc.Stale {
+		return CartView{}, notReady(doc, minVersion)
+	}
+	budget := s.MaxWait
+	if budget <= 0 {
+		budget = DefaultMaxWait
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		budget = min(budget, time.Until(dl)-answerMargin)
+	}
+	timer := time.NewTimer(max(budget, 0))
+	defer timer.Stop()
+	for {
+		// Register before reading again, so a flush in between is not missed.
+		reached, cancel := s.Waiter.Wait(userID, minVersion)
+		doc, err = s.readCart(ctx, userID)
+		if err != nil || doc.Version >= minVersion {
+			cancel()
+			return viewOf(doc), err
+		}
+		if doc.Stale {
+			cancel()
+			return CartView{}, notReady(doc, minVersion)
+		}
+		select {
+		case <-reached:
+			cancel()
+		case <-timer.C:
+			cancel()
+			return CartView{}, notReady(doc, minVersion)
+		case <-ctx.Done():
+			cancel()
+			return CartView{}, fmt.Errorf("get cart %q: %w", userID, ctx.Err())
+		}
+	}
+}
+
+// readCart reads the user's document; a missing one is the empty cart.
+func (s *Service) readCart(ctx context.Context, userID string) (projection.CartDoc, error) {
+	doc, ok, err := s.Carts.GetCart(ctx, userID)
+	if err != nil {
+		return projection.CartDoc{}, fmt.Errorf("get cart %q: %w", userID, err)
+	}
+	if !ok {
+		return projection.CartDoc{UserID: userID, Version: -1}, nil
+	}
+	return doc, nil
+}
+
+func viewOf(d projection.CartDoc) CartView {
+	return NewCartView(d.UserID, d.Cart, d.Version, d.UpdatedAt, d.Stale)
+}
+
+func notReady(d projection.CartDoc, minVersion int64) error {
+	if d.Stale {
+		return fmt.Errorf("cart is stale at version %d, below min_version %d: %w", d.Version, minVersion, ErrNotReady)
+	}
+	return fmt.Errorf("cart is at version %d, below min_version %d: %w", d.Version, minVersion, ErrNotReady)
+}
