@@ -71,7 +71,9 @@ func (w *countingWaiter) openCount() int {
 	return w.open
 }
 
-func eur(units int64, nanos int32) cart.Money { return cart.Money{CurrencyCode: "EUR", Units: units, Nanos: nanos} }
+func eur(units int64, nanos int32) cart.Money {
+	return cart.Money{CurrencyCode: "EUR", Units: units, Nanos: nanos}
+}
 
 func docAt(user string, version int64, stale bool) projection.CartDoc {
 	return projection.CartDoc{
