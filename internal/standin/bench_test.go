@@ -1,0 +1,167 @@
+package standin
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/serverfeatures"
+	"github.com/EventStore/EventStore-Client-Go/v4/protos/shared"
+	"github.com/google/uuid"
+)
+
+// A cart event of a realistic size (~200 bytes of JSON).
+var benchPayload = []byte(`{"cartId":"` + uuid.NewString() + `","sku":"SKU-000123","quantity":2,"unitPrice":{"amount":"19.99","currency":"EUR"},"metadata":{"commandId":"` +
+	uuid.NewString() + `","actor":"user-42"}}`)
+
+func benchEvents(n int) []esdb.EventData {
+	out := make([]esdb.EventData, n)
+	for i := range out {
+		out[i] = esdb.EventData{EventID: uuid.New(), EventType: "ItemAdded", ContentType: esdb.ContentTypeJson, Data: benchPayload}
+	}
+	return out
+}
+
+func perSecond(b *testing.B, events int) {
+	b.ReportMetric(float64(events)/b.Elapsed().Seconds(), "events/s")
+}
+
+// BenchmarkUnaryNoop is the floor: one gRPC round trip to the same server
+// doing nothing (GetSupportedMethods), so the stand-in's own cost in the
+// other benchmarks is visible.
+func BenchmarkUnaryNoop(b *testing.B) {
+	s := Start(b)
+	client := serverfeatures.NewServerFeaturesClient(rawConn(b, s))
+	ctx := testCtx(b)
+	for b.Loop() {
+		if _, err := client.GetSupportedMethods(ctx, &shared.Empty{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func benchServers(b *testing.B) map[string]func(*testing.B) *Server {
+	return map[string]func(*testing.B) *Server{
+		"memory":   func(b *testing.B) *Server { return Start(b) },
+		"data-dir": func(b *testing.B) *Server { return Start(b, WithDataDir(b.TempDir())) },
+	}
+}
+
+// BenchmarkAppend measures appends through the v4 client: one event per
+// append, batches of 100, and single-event appends from many goroutines. With
+// a data directory every append waits for its fsync.
+func BenchmarkAppend(b *testing.B) {
+	for _, storage := range []string{"memory", "data-dir"} {
+		newServer := benchServers(b)[storage]
+		for _, batch := range []int{1, 100} {
+			b.Run(fmt.Sprintf("%s/batch=%d", storage, batch), func(b *testing.B) {
+				s := newServer(b)
+				c := newClient(b, s)
+				ctx := testCtx(b)
+				evs := benchEvents(batch)
+				n := 0
+				for b.Loop() {
+					for i := range evs {
+						evs[i].EventID = uuid.New()
+					}
+					if _, err := c.AppendToStream(ctx, fmt.Sprintf("cart-bench-%d", n%1000), esdb.AppendToStreamOptions{}, evs...); err != nil {
+						b.Fatal(err)
+					}
+					n++
+				}
+				perSecond(b, n*batch)
+			})
+		}
+		b.Run(storage+"/parallel", func(b *testing.B) {
+			s := newServer(b)
+			c := newClient(b, s)
+			ctx := testCtx(b)
+			b.SetParallelism(8)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				stream := "cart-bench-" + uuid.NewString()
+				for pb.Next() {
+					if _, err := c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{}, benchEvents(1)...); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			perSecond(b, b.N)
+		})
+	}
+}
+
+// BenchmarkSubscriptionDelivery measures events delivered to a filtered
+// $all subscription through the v4 client: catching up on events already
+// written, and live while a writer appends batches of 100.
+func BenchmarkSubscriptionDelivery(b *testing.B) {
+	filter := &esdb.SubscriptionFilter{Type: esdb.StreamFilterType, Prefixes: []string{"cart-"}}
+
+	b.Run("catch-up", func(b *testing.B) {
+		s := Start(b)
+		c := newClient(b, s)
+		ctx := testCtx(b)
+		for written := 0; written < b.N; written += 500 {
+			if _, err := c.AppendToStream(ctx, fmt.Sprintf("cart-sub-%d", written%97), esdb.AppendToStreamOptions{}, benchEvents(min(500, b.N-written))...); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ResetTimer()
+		sub, err := c.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{From: esdb.Start{}, Filter: filter})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sub.Close()
+		receive(b, sub, b.N)
+		perSecond(b, b.N)
+	})
+
+	b.Run("live", func(b *testing.B) {
+		s := Start(b)
+		c := newClient(b, s)
+		ctx := testCtx(b)
+		sub, err := c.SubscribeToAll(ctx, esdb.SubscribeToAllOptions{From: esdb.End{}, Filter: filter})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer sub.Close()
+		b.ResetTimer()
+		writeErr := make(chan error, 1)
+		go func() {
+			for written := 0; written < b.N; written += 100 {
+				if _, err := c.AppendToStream(ctx, fmt.Sprintf("cart-live-%d", written%97), esdb.AppendToStreamOptions{}, benchEvents(min(100, b.N-written))...); err != nil {
+					writeErr <- err
+					return
+				}
+			}
+			writeErr <- nil
+		}()
+		receive(b, sub, b.N)
+		if err := <-writeErr; err != nil {
+			b.Fatal(err)
+		}
+		perSecond(b, b.N)
+	})
+}
+
+func receive(b *testing.B, sub *esdb.Subscription, n int) {
+	deadline := time.Now().Add(5 * time.Minute)
+	for got := 0; got < n; {
+		m := sub.Recv()
+		switch {
+		case m.SubscriptionDropped != nil:
+			b.Fatalf("dropped after %d events: %v", got, m.SubscriptionDropped.Error)
+		case m.EventAppeared != nil:
+			if !strings.HasPrefix(m.EventAppeared.OriginalEvent().StreamID, "cart-") {
+				b.Fatalf("unfiltered event %s", m.EventAppeared.OriginalEvent().StreamID)
+			}
+			got++
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("only %d of %d events delivered", got, n)
+		}
+	}
+}
