@@ -206,61 +206,87 @@ func (s *Store) LoadCarts(ctx context.Context, userIDs []string) (map[string]pro
 // WriteCarts implements projection.Store: one unordered bulk write of
 // inserts (new documents) and whole-document replaces guarded by the
 // version read. A duplicate key on insert or a replace that matched nothing
-// means another writer got there first; those users are returned as
-// conflicts. The bulk result only counts matches, so when a replace missed,
-// the written users' versions are read back to tell which.
+// means another writer got there first. The bulk result only counts, so
+// when anything missed, the users' versions are read back: a user whose
+// document is not at the version written is a conflict.
+//
+// FerretDB 1.24 stops a bulk write at its first failing write even when it
+// is unordered, and reports every write error at index 0 (see the
+// embeddedmongo compat tests), so after a write error the batch is written
+// again one document at a time; the version guard makes that harmless.
 func (s *Store) WriteCarts(ctx context.Context, writes []projection.CartWrite) ([]string, error) {
 	if len(writes) == 0 {
 		return nil, nil
 	}
 	models := make([]mongo.WriteModel, len(writes))
-	replaces := 0
 	for i, w := range writes {
 		doc := toDoc(w.Doc)
 		if w.Create {
 			models[i] = mongo.NewInsertOneModel().SetDocument(doc)
-			continue
+		} else {
+			models[i] = mongo.NewReplaceOneModel().
+				SetFilter(bson.D{{Key: "_id", Value: doc.UserID}, {Key: "version", Value: w.ExpectedVersion}}).
+				SetReplacement(doc)
 		}
-		replaces++
-		models[i] = mongo.NewReplaceOneModel().
-			SetFilter(bson.D{{Key: "_id", Value: doc.UserID}, {Key: "version", Value: w.ExpectedVersion}}).
-			SetReplacement(doc)
 	}
 	res, err := s.carts.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
-	conflict := make(map[string]bool)
-	if err != nil {
-		var bwe mongo.BulkWriteException
-		if !errors.As(err, &bwe) || bwe.WriteConcernError != nil {
-			return nil, fmt.Errorf("readmodel write carts: %w", translate(ctx, err))
+	var bwe mongo.BulkWriteException
+	switch {
+	case err == nil:
+		if res.InsertedCount+res.MatchedCount == int64(len(writes)) {
+			return nil, nil
 		}
-		for _, we := range bwe.WriteErrors {
-			if !mongo.IsDuplicateKeyError(we) || we.Index < 0 || we.Index >= len(writes) {
-				return nil, fmt.Errorf("readmodel write carts: %w", translate(ctx, err))
-			}
-			conflict[writes[we.Index].Doc.UserID] = true
-		}
-	}
-	if res != nil && res.MatchedCount < int64(replaces) {
-		// Some guarded replace missed: find out which by their versions now.
-		var ids []string
-		for _, w := range writes {
-			if !w.Create {
-				ids = append(ids, w.Doc.UserID)
-			}
-		}
-		now, err := s.versions(ctx, ids)
-		if err != nil {
+	case errors.As(err, &bwe) && bwe.WriteConcernError == nil && onlyDuplicateKeys(bwe):
+		if err := s.writeEach(ctx, models); err != nil {
 			return nil, fmt.Errorf("readmodel write carts: %w", err)
 		}
-		for _, w := range writes {
-			if v, ok := now[w.Doc.UserID]; !w.Create && (!ok || v != w.Doc.Version) {
-				conflict[w.Doc.UserID] = true
-			}
+	default:
+		return nil, fmt.Errorf("readmodel write carts: %w", translate(ctx, err))
+	}
+	return s.conflicts(ctx, writes)
+}
+
+func onlyDuplicateKeys(bwe mongo.BulkWriteException) bool {
+	for _, we := range bwe.WriteErrors {
+		if !mongo.IsDuplicateKeyError(we) {
+			return false
 		}
+	}
+	return len(bwe.WriteErrors) > 0
+}
+
+// writeEach writes the models one by one, ignoring duplicate keys (a
+// document that someone else created); conflicts are found afterwards.
+func (s *Store) writeEach(ctx context.Context, models []mongo.WriteModel) error {
+	for _, m := range models {
+		var err error
+		switch m := m.(type) {
+		case *mongo.InsertOneModel:
+			_, err = s.carts.InsertOne(ctx, m.Document)
+		case *mongo.ReplaceOneModel:
+			_, err = s.carts.ReplaceOne(ctx, m.Filter, m.Replacement)
+		}
+		if err != nil && !mongo.IsDuplicateKeyError(err) {
+			return translate(ctx, err)
+		}
+	}
+	return nil
+}
+
+// conflicts reads back the written users' versions and returns those whose
+// document is not at the version written.
+func (s *Store) conflicts(ctx context.Context, writes []projection.CartWrite) ([]string, error) {
+	ids := make([]string, len(writes))
+	for i, w := range writes {
+		ids[i] = w.Doc.UserID
+	}
+	now, err := s.versions(ctx, ids)
+	if err != nil {
+		return nil, fmt.Errorf("readmodel write carts: %w", err)
 	}
 	var out []string
 	for _, w := range writes {
-		if conflict[w.Doc.UserID] {
+		if v, ok := now[w.Doc.UserID]; !ok || v != w.Doc.Version {
 			out = append(out, w.Doc.UserID)
 		}
 	}

@@ -190,6 +190,24 @@ func TestWriteCartsReportsOnlyTheConflicts(t *testing.T) {
 			t.Errorf("%s at version %d, want %d", u, got, v)
 		}
 	}
+
+	// A failing write first: FerretDB stops an unordered bulk write there,
+	// yet every other write must be applied.
+	conflicts = mustWrite(t, s,
+		projection.CartWrite{Doc: sampleDoc("a", 0), Create: true},
+		projection.CartWrite{Doc: sampleDoc("e", 0), Create: true},
+		projection.CartWrite{Doc: sampleDoc("b", 2), ExpectedVersion: 1},
+		projection.CartWrite{Doc: sampleDoc("d", 1), ExpectedVersion: 0},
+	)
+	if !slices.Equal(conflicts, []string{"a"}) {
+		t.Errorf("conflicts = %v, want [a]", conflicts)
+	}
+	want = map[string]int64{"a": 2, "b": 2, "c": 1, "d": 1, "e": 0}
+	for u, v := range want {
+		if got := mustGet(t, s, u).Version; got != v {
+			t.Errorf("%s at version %d, want %d", u, got, v)
+		}
+	}
 }
 
 func TestCheckpoints(t *testing.T) {
