@@ -189,6 +189,16 @@ func TestCorruptionBeforeTheTailFailsToStart(t *testing.T) {
 	}
 }
 
+func TestDataDirIsExclusive(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	Start(t, WithDataDir(dir))
+	if s, err := New(Config{DataDir: dir}); err == nil {
+		_ = s.Close()
+		t.Fatal("a second server opened a data directory in use")
+	}
+}
+
 func TestNotALog(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()

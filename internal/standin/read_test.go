@@ -173,3 +173,46 @@ func TestReadStringUUIDs(t *testing.T) {
 		t.Fatalf("id = %q, want %s", got, ev.EventID)
 	}
 }
+
+// Filtered $all reads are not used by the v4 client, but the server
+// supports them: only the matching events, no checkpoints.
+func TestReadAllFiltered(t *testing.T) {
+	t.Parallel()
+	s := Start(t)
+	c := newClient(t, s)
+	mustAppend(t, c, "order-1", esdb.NoStream{}, jsonEvent("E", `{}`))
+	mustAppend(t, c, "cart-fr", esdb.NoStream{}, events(3, "E")...)
+	rs, err := api.NewStreamsClient(rawConn(t, s)).Read(testCtx(t), &api.ReadReq{Options: &api.ReadReq_Options{
+		StreamOption: &api.ReadReq_Options_All{All: &api.ReadReq_Options_AllOptions{
+			AllOption: &api.ReadReq_Options_AllOptions_Start{Start: &shared.Empty{}},
+		}},
+		CountOption: &api.ReadReq_Options_Count{Count: 2},
+		FilterOption: &api.ReadReq_Options_Filter{Filter: &api.ReadReq_Options_FilterOptions{
+			Filter:                       &api.ReadReq_Options_FilterOptions_StreamIdentifier{StreamIdentifier: &api.ReadReq_Options_FilterOptions_Expression{Prefix: []string{"cart-"}}},
+			Window:                       &api.ReadReq_Options_FilterOptions_Max{Max: 32},
+			CheckpointIntervalMultiplier: 1,
+		}},
+		UuidOption: &api.ReadReq_Options_UUIDOption{Content: &api.ReadReq_Options_UUIDOption_Structured{Structured: &shared.Empty{}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []uint64
+	for {
+		m, err := rs.Recv()
+		if errors.Is(err, io.EOF) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		e := m.GetEvent().GetEvent()
+		if e == nil || string(e.GetStreamIdentifier().GetStreamName()) != "cart-fr" {
+			t.Fatalf("unexpected message %v", m)
+		}
+		got = append(got, e.GetStreamRevision())
+	}
+	if !equalSlices(got, []uint64{0, 1}) {
+		t.Fatalf("revisions = %v, want [0 1]", got)
+	}
+}

@@ -42,6 +42,10 @@ func openWAL(dir string, logger *slog.Logger) (*wal, []replayedFrame, error) {
 	if err != nil {
 		return nil, nil, fmt.Errorf("open event log: %w", err)
 	}
+	if err := lockLog(f); err != nil {
+		_ = f.Close()
+		return nil, nil, err
+	}
 	data, err := io.ReadAll(f)
 	if err != nil {
 		_ = f.Close()
