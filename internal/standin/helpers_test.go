@@ -115,9 +115,8 @@ func errorCode(err error) (esdb.ErrorCode, bool) {
 	return 0, false
 }
 
-// nextEvent receives subscription messages until an event arrives, failing
-// the test on a drop. Checkpoints and caught-up markers are returned through
-// the optional callbacks.
+// nextEvent receives subscription messages until an event arrives, skipping
+// checkpoints and caught-up markers and failing the test on a drop.
 func nextEvent(tb testing.TB, sub *esdb.Subscription) *esdb.ResolvedEvent {
 	tb.Helper()
 	for {
