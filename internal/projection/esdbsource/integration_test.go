@@ -145,7 +145,9 @@ func (s *stack) assertMatchesLog(users ...string) {
 	}
 }
 
-func eur(units int64) cart.Money { return cart.Money{CurrencyCode: "EUR", Units: units, Nanos: 250_000_000} }
+func eur(units int64) cart.Money {
+	return cart.Money{CurrencyCode: "EUR", Units: units, Nanos: 250_000_000}
+}
 
 // traffic appends a varied round of events for each user.
 func (s *stack) traffic(round int, users ...string) {
@@ -338,4 +340,3 @@ func (p *pausableProxy) resume() {
 	defer p.mu.Unlock()
 	p.paused = false
 }
-
