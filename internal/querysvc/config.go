@@ -40,6 +40,8 @@ type Config struct {
 	// AdminListen is the address of the admin API (CartAdminService);
 	// empty keeps it off.
 	AdminListen string
+	// AdminListener, if set, is used instead of listening on AdminListen.
+	AdminListener net.Listener
 	// MaxWait caps how long GetCart waits for min_version (0: the query
 	// package's default).
 	MaxWait time.Duration
@@ -86,7 +88,7 @@ func (c Config) Validate() error {
 	if c.Listener == nil {
 		checkAddr("listen", c.Listen)
 	}
-	if c.AdminListen != "" {
+	if c.AdminListen != "" && c.AdminListener == nil {
 		checkAddr("admin-listen", c.AdminListen)
 	}
 	if !strings.HasPrefix(c.ESDBURL, "esdb://") && !strings.HasPrefix(c.ESDBURL, "esdb+discover://") {
@@ -111,16 +113,19 @@ func (c Config) Validate() error {
 
 // LogValue shows the configuration with passwords masked.
 func (c Config) LogValue() slog.Value {
-	listen := c.Listen
+	listen, admin := c.Listen, c.AdminListen
 	if c.Listener != nil {
 		listen = c.Listener.Addr().String()
+	}
+	if c.AdminListener != nil {
+		admin = c.AdminListener.Addr().String()
 	}
 	return slog.GroupValue(
 		slog.String("listen", listen),
 		slog.String("esdb", redactURI(c.ESDBURL)),
 		slog.String("mongo_uri", redactURI(c.MongoURI)),
 		slog.String("mongo_db", c.MongoDB),
-		slog.String("admin_listen", c.AdminListen),
+		slog.String("admin_listen", admin),
 		slog.Duration("max_wait", c.MaxWait),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.Duration("health_interval", c.HealthInterval),

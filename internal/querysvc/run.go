@@ -84,7 +84,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	srv, hs := grpcapi.NewServer(log.With("component", "grpc"))
 	cartv1.RegisterCartQueryServiceServer(srv, grpcapi.NewQueryServer(queries, log))
-	if cfg.AdminListen != "" {
+	if cfg.AdminListener != nil {
+		log.Warn("admin API not available in this version; closing its listener", "admin_listen", cfg.AdminListener.Addr().String())
+		_ = cfg.AdminListener.Close()
+	} else if cfg.AdminListen != "" {
 		log.Warn("admin API not available in this version; admin-listen ignored", "admin_listen", cfg.AdminListen)
 	}
 
