@@ -83,57 +83,70 @@ func (s *Store) ReadStream(ctx context.Context, userID string, from int64, count
 // HeadPosition is the position of the last event in $all, the zero Position
 // when the log is empty; the read side measures replay progress against it.
 func (s *Store) HeadPosition(ctx context.Context) (Position, error) {
-	c, err := s.conn()
+	var head Position
+	err := s.read(ctx, func(c *esdb.Client, ctx context.Context) (*esdb.ReadStream, error) {
+		return c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
+	}, func(e *esdb.RecordedEvent) error {
+		head = Position{Commit: e.Position.Commit, Prepare: e.Position.Prepare}
+		return nil
+	})
 	if err != nil {
 		return Position{}, fmt.Errorf("eventstore: head position: %w", err)
 	}
-	rs, err := c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
-	if err != nil {
-		return Position{}, fmt.Errorf("eventstore: head position: %w", s.translate(ctx, c, err))
-	}
-	defer rs.Close()
-	var head Position
-	for {
-		ev, err := rs.Recv()
-		if errors.Is(err, io.EOF) {
-			return head, nil
-		}
-		if err != nil {
-			return Position{}, fmt.Errorf("eventstore: head position: %w", s.translate(ctx, c, err))
-		}
-		if oe := ev.OriginalEvent(); oe != nil {
-			head = Position{Commit: oe.Position.Commit, Prepare: oe.Position.Prepare}
-		}
-	}
+	return head, nil
 }
 
 // readRaw reads a stream and calls fn for each event in order, stopping at
 // fn's first error (returned as is). It returns how many events it read and
 // an error wrapping cart.ErrNotFound when the stream does not exist.
 func (s *Store) readRaw(ctx context.Context, stream string, dir esdb.Direction, from esdb.StreamPosition, count uint64, fn func(*esdb.RecordedEvent) error) (int, error) {
-	c, err := s.conn()
+	n := 0
+	err := s.read(ctx, func(c *esdb.Client, ctx context.Context) (*esdb.ReadStream, error) {
+		return c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: dir, From: from}, count)
+	}, func(e *esdb.RecordedEvent) error {
+		n++
+		return fn(e)
+	})
+	return n, err
+}
+
+// read opens a read with the leased client and calls fn for each event,
+// stopping at fn's first error, which it returns as is; the read's own
+// errors come translated.
+func (s *Store) read(ctx context.Context, open func(*esdb.Client, context.Context) (*esdb.ReadStream, error), fn func(*esdb.RecordedEvent) error) error {
+	l, err := s.acquire(ctx)
 	if err != nil {
-		return 0, err
+		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rs, err := c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: dir, From: from}, count)
+	rs, abandoned, err := async(ctx, func() (*esdb.ReadStream, error) {
+		return open(l.c.client, ctx)
+	}, func(rs *esdb.ReadStream, err error) {
+		if rs != nil {
+			rs.Close()
+		}
+		_ = l.finish(ctx, err)
+	})
+	if abandoned {
+		return err
+	}
 	if err != nil {
-		return 0, s.translate(ctx, c, err)
+		return l.finish(ctx, err)
 	}
 	defer rs.Close()
-	n := 0
 	for {
 		ev, err := rs.Recv()
 		if errors.Is(err, io.EOF) {
-			return n, nil
+			l.end(nil)
+			return nil
 		}
 		if err != nil {
-			return n, s.translate(ctx, c, err)
+			return l.finish(ctx, err)
 		}
-		n++
 		if err := fn(ev.OriginalEvent()); err != nil {
-			return n, err
+			l.end(nil)
+			return err
 		}
 	}
 }

@@ -47,25 +47,25 @@ func (s *Store) ReadSnapshot(ctx context.Context, userID string) ([]byte, error)
 // snapshots cost constant space per cart however often they are written.
 func (s *Store) WriteSnapshot(ctx context.Context, userID string, data []byte) error {
 	stream := SnapshotStream(userID)
-	c, err := s.conn()
-	if err != nil {
-		return fmt.Errorf("eventstore: write snapshot %s: %w", stream, err)
-	}
-	wr, err := c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, esdb.EventData{
+	wr, err := s.appendRaw(ctx, stream, esdb.Any{}, esdb.EventData{
 		EventType:   snapshotEventType,
 		ContentType: esdb.ContentTypeJson,
 		Data:        data,
 	})
 	if err != nil {
-		return fmt.Errorf("eventstore: write snapshot %s: %w", stream, s.translate(ctx, c, err))
+		return fmt.Errorf("eventstore: write snapshot %s: %w", stream, err)
 	}
 	if wr.NextExpectedVersion%snapshotMaxCountEvery != 0 {
 		return nil
 	}
-	var meta esdb.StreamMetadata
-	meta.SetMaxCount(1)
-	if _, err := c.SetStreamMetadata(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: esdb.Any{}}, meta); err != nil {
-		return fmt.Errorf("eventstore: set $maxCount of %s: %w", stream, s.translate(ctx, c, err))
+	// Stream metadata is a JSON event in "$$<stream>" (what the client's
+	// SetStreamMetadata writes), appended here through the same guarded path.
+	if _, err := s.appendRaw(ctx, "$$"+stream, esdb.Any{}, esdb.EventData{
+		EventType:   "$metadata",
+		ContentType: esdb.ContentTypeJson,
+		Data:        []byte(`{"$maxCount":1}`),
+	}); err != nil {
+		return fmt.Errorf("eventstore: set $maxCount of %s: %w", stream, err)
 	}
 	return nil
 }

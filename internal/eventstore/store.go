@@ -44,9 +44,11 @@ type Store struct {
 	cfg *esdb.Configuration
 	log *slog.Logger
 
-	mu     sync.Mutex
-	client *esdb.Client
-	closed bool
+	mu      sync.Mutex
+	cur     *conn
+	closed  bool
+	ready   bool   // the last call that finished reached the store
+	probing *probe // the one call let in while not ready; see conn.go
 }
 
 // Open prepares a connection to EventStoreDB from an esdb:// or
@@ -58,6 +60,31 @@ func Open(ctx context.Context, connString string, log *slog.Logger) (*Store, err
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	cfg, err := parse(connString)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: open: %w", err)
+	}
+	cfg.Logger = clientLogger(log)
+	cfg.MaxDiscoverAttempts = unboundedDiscovery
+	client, err := esdb.NewClient(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("eventstore: open %s: %v", Redact(connString), err)
+	}
+	return &Store{cfg: cfg, log: log, cur: &conn{client: client}}, nil
+}
+
+// ValidateConnectionString checks a connection string the way Open will,
+// without connecting, so that configuration can be rejected at start-up
+// with every other problem. Its errors never show the password.
+func ValidateConnectionString(connString string) error {
+	_, err := parse(connString)
+	return err
+}
+
+func parse(connString string) (*esdb.Configuration, error) {
+	if !strings.HasPrefix(connString, "esdb://") && !strings.HasPrefix(connString, "esdb+discover://") {
+		return nil, fmt.Errorf("connection string %s: want an esdb:// or esdb+discover:// URL", Redact(connString))
+	}
 	cfg, err := esdb.ParseConnectionString(connString)
 	if err != nil {
 		// A *url.Error repeats the whole string, password included; keep
@@ -66,17 +93,13 @@ func Open(ctx context.Context, connString string, log *slog.Logger) (*Store, err
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return nil, fmt.Errorf("eventstore: open %s: %v", Redact(connString), err)
+		return nil, fmt.Errorf("connection string %s: %v", Redact(connString), err)
 	}
-	cfg.Logger = clientLogger(log)
-	s := &Store{cfg: cfg, log: log}
-	if s.client, err = esdb.NewClient(cfg); err != nil {
-		return nil, fmt.Errorf("eventstore: open %s: %v", Redact(connString), err)
-	}
-	return s, nil
+	return cfg, nil
 }
 
-// Close releases the connection. Operations after Close fail with ErrClosed.
+// Close releases the connection once the calls still using it have ended.
+// Operations after Close fail with ErrClosed.
 func (s *Store) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -84,75 +107,34 @@ func (s *Store) Close() error {
 		return nil
 	}
 	s.closed = true
-	return s.client.Close()
-}
-
-// conn returns the current client. The v4 client closes itself for good when
-// node discovery fails ten times in a row (about a second with the store
-// down), so a Store that was not closed by its owner replaces such a client;
-// see renew.
-func (s *Store) conn() (*esdb.Client, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed {
-		return nil, ErrClosed
+	s.cur.retired = true
+	if s.cur.users == 0 {
+		return s.cur.client.Close()
 	}
-	return s.client, nil
-}
-
-// renew replaces c with a fresh client if c is still the current one, so that
-// the next operation starts a new discovery instead of failing forever.
-func (s *Store) renew(c *esdb.Client) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.closed || s.client != c {
-		return
-	}
-	nc, err := esdb.NewClient(s.cfg)
-	if err != nil { // cannot happen: the configuration was valid at Open
-		s.log.Error("eventstore: cannot renew client", "err", err)
-		return
-	}
-	_ = c.Close()
-	s.client = nc
-	s.log.Debug("eventstore: the client gave up discovery and closed itself; renewed it")
+	return nil
 }
 
 // Ping checks that the store answers, for health checks. It returns an error
-// wrapping cart.ErrUnavailable when it does not, and gives up after at most
-// two seconds even when the client is stuck discovering a node (which the
-// client does without looking at the context).
+// wrapping cart.ErrUnavailable when it does not, after at most two seconds
+// even while the client is still looking for the node.
 func (s *Store) Ping(ctx context.Context) error {
 	pctx, cancel := context.WithTimeout(ctx, pingTimeout)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() {
-		_, err := s.readRaw(pctx, pingStream, esdb.Forwards, esdb.Start{}, 1, func(*esdb.RecordedEvent) error { return nil })
-		done <- err
-	}()
-	select {
-	case err := <-done:
-		switch {
-		case err == nil, errors.Is(err, cart.ErrNotFound):
-			return nil
-		case ctx.Err() == nil && pctx.Err() != nil:
-			return fmt.Errorf("eventstore: ping: no answer in %s: %w", pingTimeout, cart.ErrUnavailable)
-		default:
-			return fmt.Errorf("eventstore: ping: %w", err)
-		}
-	case <-pctx.Done():
-		if err := ctx.Err(); err != nil {
-			return fmt.Errorf("eventstore: ping: %w", err)
-		}
+	_, err := s.readRaw(pctx, pingStream, esdb.Forwards, esdb.Start{}, 1, func(*esdb.RecordedEvent) error { return nil })
+	switch {
+	case err == nil, errors.Is(err, cart.ErrNotFound):
+		return nil
+	case ctx.Err() == nil && pctx.Err() != nil:
 		return fmt.Errorf("eventstore: ping: no answer in %s: %w", pingTimeout, cart.ErrUnavailable)
+	default:
+		return fmt.Errorf("eventstore: ping: %w", err)
 	}
 }
 
 // translate turns the client's errors into the domain's. It needs the
-// client that failed to renew it when the client closed itself, and the
 // caller's context so that a cancelled call is reported as such rather than
 // as an outage.
-func (s *Store) translate(ctx context.Context, c *esdb.Client, err error) error {
+func translate(ctx context.Context, err error) error {
 	if err == nil {
 		return nil
 	}
@@ -169,12 +151,7 @@ func (s *Store) translate(ctx context.Context, c *esdb.Client, err error) error 
 			return fmt.Errorf("%v: %w", err, cart.ErrConcurrencyConflict)
 		case esdb.ErrorCodeResourceNotFound:
 			return fmt.Errorf("%v: %w", err, cart.ErrNotFound)
-		case esdb.ErrorCodeConnectionClosed:
-			if c != nil {
-				s.renew(c)
-			}
-			return fmt.Errorf("%v: %w", err, cart.ErrUnavailable)
-		case esdb.ErrorUnavailable, esdb.ErrorCodeDeadlineExceeded, esdb.ErrorCodeNotLeader, esdb.ErrorAborted:
+		case esdb.ErrorCodeConnectionClosed, esdb.ErrorUnavailable, esdb.ErrorCodeDeadlineExceeded, esdb.ErrorCodeNotLeader, esdb.ErrorAborted:
 			return fmt.Errorf("%v: %w", err, cart.ErrUnavailable)
 		}
 	}

@@ -33,6 +33,23 @@ func open(tb testing.TB) (*standin.Server, *Store) {
 	return srv, openAt(tb, srv.ConnectionString())
 }
 
+// rawClient is a plain v4 client on srv, for what the Store does not offer
+// (writing foreign events, reading stream metadata).
+func rawClient(tb testing.TB, srv *standin.Server) *esdb.Client {
+	tb.Helper()
+	cfg, err := esdb.ParseConnectionString(srv.ConnectionString())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cfg.Logger = esdb.NoopLogging()
+	c, err := esdb.NewClient(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
 func openAt(tb testing.TB, conn string) *Store {
 	tb.Helper()
 	s, err := Open(testCtx(tb), conn, slog.New(slog.DiscardHandler))
@@ -169,12 +186,9 @@ func TestLoadEventsStopsOnCallbackError(t *testing.T) {
 
 func TestLoadEventsRejectsUndecodableEvent(t *testing.T) {
 	t.Parallel()
-	_, s := open(t)
-	c, err := s.conn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = c.AppendToStream(testCtx(t), StreamName("u"), esdb.AppendToStreamOptions{},
+	srv, s := open(t)
+	c := rawClient(t, srv)
+	_, err := c.AppendToStream(testCtx(t), StreamName("u"), esdb.AppendToStreamOptions{},
 		esdb.EventData{EventType: "ItemTeleported", ContentType: esdb.ContentTypeJson, Data: []byte(`{}`)})
 	if err != nil {
 		t.Fatal(err)
@@ -240,7 +254,7 @@ func TestAppendResentBatchIsIdempotent(t *testing.T) {
 
 func TestSnapshots(t *testing.T) {
 	t.Parallel()
-	_, s := open(t)
+	srv, s := open(t)
 	ctx := testCtx(t)
 	got, err := s.ReadSnapshot(ctx, "u")
 	if err != nil || got != nil {
@@ -255,11 +269,7 @@ func TestSnapshots(t *testing.T) {
 	if err != nil || string(got) != `{"n":2}` {
 		t.Fatalf("ReadSnapshot = %q, %v; want the latest", got, err)
 	}
-	c, err := s.conn()
-	if err != nil {
-		t.Fatal(err)
-	}
-	md, err := c.GetStreamMetadata(ctx, SnapshotStream("u"), esdb.ReadStreamOptions{})
+	md, err := rawClient(t, srv).GetStreamMetadata(ctx, SnapshotStream("u"), esdb.ReadStreamOptions{})
 	if err != nil || md.MaxCount() == nil || *md.MaxCount() != 1 {
 		t.Fatalf("snapshot stream metadata = %+v, %v; want $maxCount 1", md, err)
 	}

@@ -32,8 +32,7 @@ type Message struct {
 // Subscription is a catch-up subscription to the cart streams in $all. It is
 // not safe for concurrent use by several consumers: one goroutine calls Next.
 type Subscription struct {
-	store  *Store
-	client *esdb.Client
+	lease  *lease // held until the pump exits
 	sub    *esdb.Subscription
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -57,7 +56,7 @@ type received struct {
 // or a drop; it never resubscribes by itself: the consumer does, from its
 // last checkpoint, so that it decides the backoff.
 func (s *Store) SubscribeAll(ctx context.Context, from *Position) (*Subscription, error) {
-	c, err := s.conn()
+	l, err := s.acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: subscribe $all: %w", err)
 	}
@@ -66,17 +65,28 @@ func (s *Store) SubscribeAll(ctx context.Context, from *Position) (*Subscription
 		start = esdb.Position{Commit: from.Commit, Prepare: from.Prepare}
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	es, err := c.SubscribeToAll(sctx, esdb.SubscribeToAllOptions{
-		From:   start,
-		Filter: &esdb.SubscriptionFilter{Type: esdb.StreamFilterType, Prefixes: []string{StreamPrefix}},
+	es, abandoned, err := async(sctx, func() (*esdb.Subscription, error) {
+		return l.c.client.SubscribeToAll(sctx, esdb.SubscribeToAllOptions{
+			From:   start,
+			Filter: &esdb.SubscriptionFilter{Type: esdb.StreamFilterType, Prefixes: []string{StreamPrefix}},
+		})
+	}, func(es *esdb.Subscription, err error) {
+		if es != nil {
+			_ = es.Close()
+		}
+		_ = l.finish(sctx, err)
 	})
-	if err != nil {
+	if abandoned {
 		cancel()
-		return nil, fmt.Errorf("eventstore: subscribe $all: %w", s.translate(ctx, c, err))
+		return nil, fmt.Errorf("eventstore: subscribe $all: %w", err)
+	}
+	if err != nil {
+		err = l.finish(sctx, err)
+		cancel()
+		return nil, fmt.Errorf("eventstore: subscribe $all: %w", err)
 	}
 	sub := &Subscription{
-		store:  s,
-		client: c,
+		lease:  l,
 		sub:    es,
 		ctx:    sctx,
 		cancel: cancel,
@@ -92,6 +102,7 @@ func (s *Store) SubscribeAll(ctx context.Context, from *Position) (*Subscription
 // wait on its caller's context.
 func (sub *Subscription) pump() {
 	defer close(sub.done)
+	defer func() { sub.lease.end(sub.final) }()
 	for {
 		ev := sub.sub.Recv()
 		var r received
@@ -140,11 +151,6 @@ func (sub *Subscription) dropErr(err error) error {
 	}
 	if err == nil {
 		err = errors.New("dropped without a reason")
-	}
-	var ee *esdb.Error
-	if errors.As(err, &ee) && ee.Code() == esdb.ErrorCodeConnectionClosed {
-		sub.store.renew(sub.client)
-		return fmt.Errorf("eventstore: subscription dropped: %v: %w", err, cart.ErrUnavailable)
 	}
 	if c := status.Code(err); transient(c) || c == codes.Canceled {
 		// Canceled without our Close or context: the connection went away.

@@ -37,12 +37,9 @@ func subscribe(tb testing.TB, s *Store, from *Position) *Subscription {
 
 func TestSubscribeAllDeliversOnlyCartStreams(t *testing.T) {
 	t.Parallel()
-	_, s := open(t)
+	srv, s := open(t)
 	ctx := testCtx(t)
-	c, err := s.conn()
-	if err != nil {
-		t.Fatal(err)
-	}
+	c := rawClient(t, srv)
 	mustAppend(t, s, "a", -1, meta(uuid.NewString()), added("p", 1))
 	if err := s.WriteSnapshot(ctx, "a", []byte(`{}`)); err != nil {
 		t.Fatal(err)

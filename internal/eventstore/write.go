@@ -65,15 +65,26 @@ func (s *Store) AppendEvents(ctx context.Context, userID string, expected int64,
 			data[i].EventID = EventID(meta.CommandID, meta.CommandHash, i)
 		}
 	}
-	c, err := s.conn()
+	wr, err := s.appendRaw(ctx, stream, exp, data...)
 	if err != nil {
-		return 0, fmt.Errorf("eventstore: append to %s: %w", stream, err)
-	}
-	wr, err := c.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: exp}, data...)
-	if err != nil {
-		return 0, fmt.Errorf("eventstore: append to %s at %d: %w", stream, expected, s.translate(ctx, c, err))
+		return 0, fmt.Errorf("eventstore: append to %s at %d: %w", stream, expected, err)
 	}
 	return int64(wr.NextExpectedVersion), nil
+}
+
+// appendRaw appends with the leased client; its errors come translated.
+func (s *Store) appendRaw(ctx context.Context, stream string, exp esdb.ExpectedRevision, data ...esdb.EventData) (*esdb.WriteResult, error) {
+	l, err := s.acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	wr, abandoned, err := async(ctx, func() (*esdb.WriteResult, error) {
+		return l.c.client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: exp}, data...)
+	}, func(_ *esdb.WriteResult, err error) { _ = l.finish(ctx, err) })
+	if abandoned {
+		return nil, err
+	}
+	return wr, l.finish(ctx, err)
 }
 
 // LoadEvents reads userID's stream forwards from revision from (inclusive)
