@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/acme/cart/internal/commandsvc"
+)
+
+func env(kv map[string]string) func(string) string { return func(k string) string { return kv[k] } }
+
+func TestParseConfigPrecedence(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		env  map[string]string
+		want config
+	}{
+		{"defaults", nil, nil, config{
+			Service: commandsvc.Config{Listen: "127.0.0.1:50051", ESDBURL: "esdb://127.0.0.1:2113?tls=false",
+				ShutdownTimeout: 10 * time.Second, HealthInterval: 2 * time.Second},
+			LogLevel: "info", LogFormat: "json"}},
+		{"environment", nil, map[string]string{
+			"CART_COMMAND_LISTEN": "0.0.0.0:6000", "CART_ESDB_URL": "esdb://es:2113?tls=false",
+			"CART_SHUTDOWN_TIMEOUT": "3s", "CART_HEALTH_INTERVAL": "500ms", "CART_SNAPSHOT_EVERY": "50",
+			"CART_LOG_LEVEL": "debug", "CART_LOG_FORMAT": "text"}, config{
+			Service: commandsvc.Config{Listen: "0.0.0.0:6000", ESDBURL: "esdb://es:2113?tls=false",
+				ShutdownTimeout: 3 * time.Second, HealthInterval: 500 * time.Millisecond, SnapshotEvery: 50},
+			LogLevel: "debug", LogFormat: "text"}},
+		{"flags beat the environment", []string{"--listen", "127.0.0.1:7000", "--esdb", "esdb+discover://c:2113", "--log-level", "warn"},
+			map[string]string{"CART_COMMAND_LISTEN": "0.0.0.0:6000", "CART_LOG_LEVEL": "debug"}, config{
+				Service: commandsvc.Config{Listen: "127.0.0.1:7000", ESDBURL: "esdb+discover://c:2113",
+					ShutdownTimeout: 10 * time.Second, HealthInterval: 2 * time.Second},
+				LogLevel: "warn", LogFormat: "json"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			got, err := parseConfig(tt.args, env(tt.env), io.Discard)
+			if err != nil {
+				t.Fatalf("parseConfig: %v", err)
+			}
+			if got != tt.want {
+				t.Errorf("parseConfig = %+v\nwant          %+v", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestParseConfigReportsEveryProblem(t *testing.T) {
+	t.Parallel()
+	_, err := parseConfig([]string{"--listen", "nope", "--log-format", "xml", "extra"}, env(map[string]string{
+		"CART_ESDB_URL": "https://admin:s3cret@es", "CART_SHUTDOWN_TIMEOUT": "soon", "CART_SNAPSHOT_EVERY": "many", "CART_LOG_LEVEL": "loud",
+	}), io.Discard)
+	if err == nil {
+		t.Fatal("parseConfig accepted a bad configuration")
+	}
+	for _, want := range []string{"listen", "esdb", "CART_SHUTDOWN_TIMEOUT", "CART_SNAPSHOT_EVERY", "log-level", "log-format", "unexpected arguments"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not mention %s:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "s3cret") {
+		t.Errorf("error shows the password:\n%v", err)
+	}
+}
+
+func TestRunHelpAndBadConfig(t *testing.T) {
+	t.Parallel()
+	if err := run(context.Background(), []string{"-help"}, env(nil), io.Discard); err != nil {
+		t.Errorf("run -help = %v, want nil", err)
+	}
+	if err := run(context.Background(), []string{"--listen", "nope"}, env(nil), io.Discard); err == nil {
+		t.Error("run with a bad listen address succeeded")
+	}
+}
