@@ -34,6 +34,18 @@ const closeTimeout = 5 * time.Second
 // that stopped the service. Empty fields of cfg get their defaults.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	cfg = cfg.WithDefaults()
+	// Run owns the listeners it is given: close them if it fails before
+	// serving on them.
+	serving := false
+	defer func() {
+		if !serving {
+			for _, l := range []net.Listener{cfg.Listener, cfg.AdminListener} {
+				if l != nil {
+					_ = l.Close()
+				}
+			}
+		}
+	}()
 	if err := cfg.Validate(); err != nil {
 		return err
 	}
@@ -87,6 +99,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.AdminListener != nil {
 		log.Warn("admin API not available in this version; closing its listener", "admin_listen", cfg.AdminListener.Addr().String())
 		_ = cfg.AdminListener.Close()
+		cfg.AdminListener = nil
 	} else if cfg.AdminListen != "" {
 		log.Warn("admin API not available in this version; admin-listen ignored", "admin_listen", cfg.AdminListen)
 	}
@@ -103,6 +116,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer close(healthDone)
 		monitorHealth(healthCtx, hs, cfg.HealthInterval, log, projector, mongo.Ping, es.Ping)
 	}()
+	serving = true
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(lis) }()
 	log.Info("query-svc serving", "addr", lis.Addr().String())
