@@ -56,12 +56,15 @@ type probe struct {
 
 // lease is one call's use of the client. Whoever finishes the call ends the
 // lease with its outcome: the caller, or the goroutine that ran the call
-// when the caller stopped waiting.
+// when the caller stopped waiting. A long-lived call (a subscription)
+// settles the lease as soon as the store answered, so that it does not hold
+// the probe for its whole life, and ends it when it is over.
 type lease struct {
-	s    *Store
-	c    *conn
-	p    *probe // set when this call is the probe
-	once sync.Once
+	s       *Store
+	c       *conn
+	p       *probe // set when this call is the probe
+	settled sync.Once
+	ended   sync.Once
 }
 
 // acquire leases the client for one call.
@@ -99,11 +102,13 @@ func (s *Store) acquire(ctx context.Context) (*lease, error) {
 	}
 }
 
-// end returns the lease. err is the call's outcome after translate: nil or
-// a refusal means the store answered, cart.ErrUnavailable that it did not,
-// a context error or a close says nothing either way.
-func (l *lease) end(err error) {
-	l.once.Do(func() {
+// settle records what a call's outcome says about the store and, if the
+// call is the probe, tells the waiters. err is the outcome after translate:
+// nil or a refusal means the store answered, cart.ErrUnavailable that it did
+// not, a context error or a close says nothing either way. Only the first
+// settle of a lease counts.
+func (l *lease) settle(err error) {
+	l.settled.Do(func() {
 		s := l.s
 		s.mu.Lock()
 		defer s.mu.Unlock()
@@ -123,6 +128,17 @@ func (l *lease) end(err error) {
 				s.probing = nil
 			}
 		}
+	})
+}
+
+// end settles the lease (if that was not done before) and returns the
+// client, closing it if the Store was closed and this was its last user.
+func (l *lease) end(err error) {
+	l.settle(err)
+	l.ended.Do(func() {
+		s := l.s
+		s.mu.Lock()
+		defer s.mu.Unlock()
 		l.c.users--
 		if l.c.retired && l.c.users == 0 {
 			_ = l.c.client.Close()

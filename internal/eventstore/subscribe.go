@@ -85,6 +85,7 @@ func (s *Store) SubscribeAll(ctx context.Context, from *Position) (*Subscription
 		cancel()
 		return nil, fmt.Errorf("eventstore: subscribe $all: %w", err)
 	}
+	l.settle(nil) // the store confirmed the subscription
 	sub := &Subscription{
 		lease:  l,
 		sub:    es,

@@ -135,3 +135,15 @@ func TestSubscriptionCloseAndContext(t *testing.T) {
 		t.Fatalf("Next after Close = %v; want ErrSubscriptionClosed", err)
 	}
 }
+
+// A subscription that is the first call of a new Store must not keep other
+// calls waiting as if the store had not answered yet (it is long-lived, but
+// the store answered as soon as it confirmed the subscription).
+func TestSubscriptionAsFirstCallDoesNotBlockOthers(t *testing.T) {
+	t.Parallel()
+	_, s := open(t)
+	subscribe(t, s, nil)
+	if err := s.Ping(testCtx(t)); err != nil {
+		t.Fatalf("Ping after subscribing = %v, want nil", err)
+	}
+}
