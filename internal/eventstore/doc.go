@@ -17,6 +17,11 @@
 // cart.ErrNotFound, and cart.ErrUnavailable for every transport or
 // availability problem, always wrapped with the operation's name.
 //
+// The v4 client is guarded (conn.go): node discovery never gives up, calls
+// honour their contexts even while the client is discovering, only one call
+// probes a store that is down while the others fail fast with
+// cart.ErrUnavailable, and the client is closed only after its last call.
+//
 // Streams: a user's cart lives in "cart-<userID>" (StreamPrefix). Snapshots
 // live in "cartsnapshot-<userID>" on purpose outside that prefix, so that the
 // projector's "cart-" filter never sees them; the snapshot stream keeps only
