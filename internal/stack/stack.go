@@ -1,0 +1,207 @@
+// Package stack runs the whole product in one process on embedded stores:
+// the EventStoreDB stand-in, an embedded FerretDB, command-svc and
+// query-svc. It is the one-command local stack (cmd/cartstack), and the
+// end-to-end tests and benchmarks start it on free ports.
+package stack
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/acme/cart/internal/commandsvc"
+	"github.com/acme/cart/internal/embeddedmongo"
+	"github.com/acme/cart/internal/querysvc"
+	"github.com/acme/cart/internal/standin"
+)
+
+// Config says where each part listens and where data lives. Listen
+// addresses with port 0 pick free ports (tests).
+type Config struct {
+	CommandListen string
+	QueryListen   string
+	// AdminListen is the admin API's address; empty keeps it off.
+	AdminListen string
+	ESDBListen  string
+	MongoListen string
+	// DataDir holds the stores' data (esdb/ and ferretdb/ below it).
+	DataDir string
+	// ESDBInMemory keeps events in memory only (faster; lost at exit).
+	ESDBInMemory bool
+	// MongoDB is the read model's database name.
+	MongoDB string
+	// SnapshotEvery is passed to command-svc (0: its default).
+	SnapshotEvery int
+	Log           *slog.Logger
+}
+
+// Defaults the local stack listens on; see the README.
+const (
+	DefaultCommandListen = "127.0.0.1:50051"
+	DefaultQueryListen   = "127.0.0.1:50052"
+	DefaultAdminListen   = "127.0.0.1:50053"
+	DefaultESDBListen    = "127.0.0.1:2113"
+	DefaultMongoListen   = "127.0.0.1:27017"
+	DefaultDataDir       = ".data"
+)
+
+// Stack is the running product.
+type Stack struct {
+	// Addresses the parts serve on.
+	CommandAddr, QueryAddr, AdminAddr string
+	// ESDBURL and MongoURI are the stores' connection strings.
+	ESDBURL, MongoURI string
+
+	esdb         *standin.Server
+	mongo        *embeddedmongo.Server
+	stopServices context.CancelFunc
+	stopStores   context.CancelFunc
+	services     sync.WaitGroup
+	stores       sync.WaitGroup
+	failed       chan struct{}
+	failOnce     sync.Once
+	mu           sync.Mutex
+	errs         []error
+}
+
+// Start brings the stores up, then both services, and returns once every
+// listener is bound. Services report SERVING on gRPC health once their
+// stores answer; callers that need that wait for it.
+func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
+	log := cfg.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	s := &Stack{failed: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			s.Close()
+		}
+	}()
+
+	esdbCfg := standin.Config{Listen: cfg.ESDBListen, Logger: log.With("component", "esdb-standin")}
+	if !cfg.ESDBInMemory {
+		esdbCfg.DataDir = filepath.Join(cfg.DataDir, "esdb")
+	}
+	if s.esdb, err = standin.New(esdbCfg); err != nil {
+		return nil, fmt.Errorf("stack: EventStoreDB stand-in: %w", err)
+	}
+	s.ESDBURL = s.esdb.ConnectionString()
+
+	storeCtx, stopStores := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopStores = stopStores
+	s.spawn(&s.stores, "esdb-standin", func() error { return s.esdb.Serve(storeCtx) })
+
+	if s.mongo, err = embeddedmongo.Start(ctx, embeddedmongo.Config{
+		Listen:  cfg.MongoListen,
+		DataDir: filepath.Join(cfg.DataDir, "ferretdb"),
+	}); err != nil {
+		return nil, fmt.Errorf("stack: FerretDB: %w", err)
+	}
+	s.MongoURI = s.mongo.URI()
+
+	cmdLis, err := net.Listen("tcp", cfg.CommandListen)
+	if err != nil {
+		return nil, fmt.Errorf("stack: command-svc: %w", err)
+	}
+	s.CommandAddr = cmdLis.Addr().String()
+	qryLis, err := net.Listen("tcp", cfg.QueryListen)
+	if err != nil {
+		cmdLis.Close()
+		return nil, fmt.Errorf("stack: query-svc: %w", err)
+	}
+	s.QueryAddr = qryLis.Addr().String()
+	var adminLis net.Listener
+	if cfg.AdminListen != "" {
+		if adminLis, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+			cmdLis.Close()
+			qryLis.Close()
+			return nil, fmt.Errorf("stack: admin: %w", err)
+		}
+		s.AdminAddr = adminLis.Addr().String()
+	}
+
+	runCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
+	s.stopServices = stopServices
+	s.spawn(&s.services, "command-svc", func() error {
+		return commandsvc.Run(runCtx, commandsvc.Config{
+			Listener:      cmdLis,
+			ESDBURL:       s.ESDBURL,
+			SnapshotEvery: cfg.SnapshotEvery,
+		}, log.With("service", "command-svc"))
+	})
+	s.spawn(&s.services, "query-svc", func() error {
+		return querysvc.Run(runCtx, querysvc.Config{
+			Listener:      qryLis,
+			AdminListener: adminLis,
+			ESDBURL:       s.ESDBURL,
+			MongoURI:      s.MongoURI,
+			MongoDB:       cfg.MongoDB,
+		}, log.With("service", "query-svc"))
+	})
+	return s, nil
+}
+
+// spawn runs a part; a part that stops on its own is a failure of the
+// whole stack, reported by Failed.
+func (s *Stack) spawn(wg *sync.WaitGroup, name string, run func() error) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		err := run()
+		if err != nil && !errors.Is(err, context.Canceled) {
+			s.addErr(fmt.Errorf("%s: %w", name, err))
+		}
+		s.failOnce.Do(func() { close(s.failed) })
+	}()
+}
+
+func (s *Stack) addErr(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.errs = append(s.errs, err)
+}
+
+// Failed is closed when any part stops, so that the program exits rather
+// than running half a product.
+func (s *Stack) Failed() <-chan struct{} { return s.failed }
+
+// Close stops the services (gracefully, so the projector flushes its
+// checkpoint), then the stores, and returns what went wrong on the way.
+func (s *Stack) Close() error {
+	wait := func(wg *sync.WaitGroup, what string) {
+		done := make(chan struct{})
+		go func() { wg.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(30 * time.Second):
+			s.addErr(fmt.Errorf("stack: %s did not stop within 30s", what))
+		}
+	}
+	if s.stopServices != nil {
+		s.stopServices()
+	}
+	wait(&s.services, "the services")
+	if s.mongo != nil {
+		if err := s.mongo.Close(); err != nil {
+			s.addErr(fmt.Errorf("FerretDB: %w", err))
+		}
+	}
+	if s.stopStores != nil {
+		s.stopStores()
+	}
+	if s.esdb != nil {
+		if err := s.esdb.Close(); err != nil {
+			s.addErr(fmt.Errorf("esdb-standin: %w", err))
+		}
+	}
+	wait(&s.stores, "the EventStoreDB stand-in")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return errors.Join(s.errs...)
+}
