@@ -32,6 +32,7 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 	var (
 		ve *cart.ValidationError
 		re *cart.RuleError
+		de *cart.DecodeError
 	)
 	switch {
 	case errors.As(err, &ve):
@@ -43,6 +44,12 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 	case errors.As(err, &re):
 		return withDetails(status.New(codes.FailedPrecondition, re.Message),
 			&errdetails.ErrorInfo{Reason: re.Reason, Domain: ErrorDomain})
+	case errors.As(err, &de):
+		// Only replays of the log meet undecodable events (the projector
+		// parks them); the caller learns why the past cannot be computed.
+		log.WarnContext(ctx, "undecodable event in a replay", "err", err)
+		return withDetails(status.New(codes.FailedPrecondition, "the cart's history holds an event this server cannot read: "+de.Error()),
+			&errdetails.ErrorInfo{Reason: "CART_EVENT_UNREADABLE", Domain: ErrorDomain})
 	case errors.Is(err, command.ErrVersionMismatch):
 		return withDetails(status.New(codes.Aborted, err.Error()),
 			&errdetails.ErrorInfo{Reason: "CART_VERSION_MISMATCH", Domain: ErrorDomain})

@@ -29,14 +29,6 @@ const (
 // replayBatch is how many events a replay reads per round trip.
 const replayBatch = 500
 
-// History answers the audit-trail and time-travel queries from the event log.
-type History struct {
-	events EventReader
-}
-
-// NewHistory returns the history queries over an event log.
-func NewHistory(events EventReader) *History { return &History{events: events} }
-
 // Entry is one event of a cart's audit trail. Event is nil when the stored
 // event cannot be decoded (DecodeErr says why); Data keeps the stored JSON
 // so that nothing of the log is hidden from an auditor.
@@ -67,7 +59,7 @@ type pageToken struct {
 }
 
 // GetCartHistory returns one page of the user's events, oldest first.
-func (h *History) GetCartHistory(ctx context.Context, userID string, pageSize int, token string) (HistoryPage, error) {
+func (s *Service) GetCartHistory(ctx context.Context, userID string, pageSize int, token string) (HistoryPage, error) {
 	switch {
 	case pageSize < 0:
 		return HistoryPage{}, &cart.ValidationError{Violations: []cart.FieldViolation{{Field: "page_size", Description: "must not be negative"}}}
@@ -86,7 +78,7 @@ func (h *History) GetCartHistory(ctx context.Context, userID string, pageSize in
 	}
 	// One more than asked tells whether a next page exists without a
 	// second round trip.
-	recs, err := h.events.ReadStream(ctx, userID, from, pageSize+1)
+	recs, err := s.Events.ReadStream(ctx, userID, from, pageSize+1)
 	if err != nil {
 		return HistoryPage{}, fmt.Errorf("get cart history: %w", err)
 	}
@@ -136,11 +128,11 @@ type pastCart struct {
 // GetCartAsOfVersion replays the user's events up to and including version
 // with the write model's own Apply. -1 is the cart before any event; a
 // version past the last one is ErrOutOfRange.
-func (h *History) GetCartAsOfVersion(ctx context.Context, userID string, version int64) (CartView, error) {
+func (s *Service) GetCartAsOfVersion(ctx context.Context, userID string, version int64) (CartView, error) {
 	if version < -1 {
 		return CartView{}, &cart.ValidationError{Violations: []cart.FieldViolation{{Field: "as_of_version", Description: "must be -1 or more"}}}
 	}
-	past, err := h.replay(ctx, userID, func(r eventstore.RecordedEvent) bool { return r.Revision <= version })
+	past, err := s.replay(ctx, userID, func(r eventstore.RecordedEvent) bool { return r.Revision <= version })
 	if err != nil {
 		return CartView{}, fmt.Errorf("get cart as of version %d: %w", version, err)
 	}
@@ -152,8 +144,8 @@ func (h *History) GetCartAsOfVersion(ctx context.Context, userID string, version
 
 // GetCartAsOfTime replays the user's events recorded at or before t. A time
 // before the first event gives the empty cart (version -1).
-func (h *History) GetCartAsOfTime(ctx context.Context, userID string, t time.Time) (CartView, error) {
-	past, err := h.replay(ctx, userID, func(r eventstore.RecordedEvent) bool { return !r.Created.After(t) })
+func (s *Service) GetCartAsOfTime(ctx context.Context, userID string, t time.Time) (CartView, error) {
+	past, err := s.replay(ctx, userID, func(r eventstore.RecordedEvent) bool { return !r.Created.After(t) })
 	if err != nil {
 		return CartView{}, fmt.Errorf("get cart as of %s: %w", t.Format(time.RFC3339Nano), err)
 	}
@@ -164,10 +156,10 @@ func (h *History) GetCartAsOfTime(ctx context.Context, userID string, t time.Tim
 // Recorded times and revisions only grow along a stream, so the first event
 // not kept ends the replay. An event that does not decode fails the replay:
 // a past state computed without it would be wrong.
-func (h *History) replay(ctx context.Context, userID string, keep func(eventstore.RecordedEvent) bool) (pastCart, error) {
+func (s *Service) replay(ctx context.Context, userID string, keep func(eventstore.RecordedEvent) bool) (pastCart, error) {
 	past := pastCart{version: -1}
 	for from := int64(0); ; {
-		recs, err := h.events.ReadStream(ctx, userID, from, replayBatch)
+		recs, err := s.Events.ReadStream(ctx, userID, from, replayBatch)
 		if err != nil {
 			return pastCart{}, err
 		}

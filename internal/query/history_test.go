@@ -80,7 +80,7 @@ func TestGetCartAsOfEveryVersion(t *testing.T) {
 	log := &fakeLog{}
 	events := history50()
 	log.append(t, "u1", cart.Metadata{Principal: "alice"}, events...)
-	h := NewHistory(log)
+	h := &Service{Events: log}
 	for v := int64(-1); v < int64(len(events)); v++ {
 		got, err := h.GetCartAsOfVersion(context.Background(), "u1", v)
 		if err != nil {
@@ -100,7 +100,7 @@ func TestGetCartAsOfVersionOutOfRange(t *testing.T) {
 	t.Parallel()
 	log := &fakeLog{}
 	log.append(t, "u1", cart.Metadata{}, cart.ItemAdded{ProductID: "a", Quantity: 1, UnitPrice: cart.Money{CurrencyCode: "EUR"}})
-	h := NewHistory(log)
+	h := &Service{Events: log}
 	for _, tt := range []struct {
 		user    string
 		version int64
@@ -124,7 +124,7 @@ func TestGetCartAsOfTime(t *testing.T) {
 	log := &fakeLog{}
 	events := history50()
 	log.append(t, "u1", cart.Metadata{}, events...)
-	h := NewHistory(log)
+	h := &Service{Events: log}
 	for _, tt := range []struct {
 		name string
 		at   time.Time
@@ -153,7 +153,7 @@ func TestReplayReadsInBatches(t *testing.T) {
 	for i := 0; i < 1200; i++ {
 		log.append(t, "u1", cart.Metadata{}, cart.ItemQuantityChanged{ProductID: "a", Quantity: 1 + i%99})
 	}
-	h := NewHistory(log)
+	h := &Service{Events: log}
 	got, err := h.GetCartAsOfVersion(context.Background(), "u1", 1199)
 	if err != nil || got.Version != 1199 {
 		t.Fatalf("got %+v, %v", got, err)
@@ -168,7 +168,7 @@ func TestReplayFailsOnPoisonEvent(t *testing.T) {
 	log := &fakeLog{}
 	log.append(t, "u1", cart.Metadata{}, cart.ItemAdded{ProductID: "a", Quantity: 1, UnitPrice: cart.Money{CurrencyCode: "EUR"}})
 	log.streams["u1"] = append(log.streams["u1"], eventstore.RecordedEvent{UserID: "u1", Revision: 1, Type: "Bogus", Data: []byte("{}"), Created: t0.Add(time.Minute)})
-	h := NewHistory(log)
+	h := &Service{Events: log}
 	if _, err := h.GetCartAsOfVersion(context.Background(), "u1", 1); !errors.Is(err, cart.ErrUnknownEventType) {
 		t.Fatalf("err = %v, want the decode error", err)
 	}
@@ -185,7 +185,7 @@ func TestGetCartHistoryPages(t *testing.T) {
 	meta := cart.Metadata{CommandID: "c1", CommandType: "AddItem", CorrelationID: "k", CausationID: "z", Principal: "alice", Reason: "gift", Time: t0}
 	log.append(t, "u1", meta, events...)
 	log.streams["u1"] = append(log.streams["u1"], eventstore.RecordedEvent{UserID: "u1", Revision: 50, Type: "ItemGiftWrapped", Data: []byte(`{"x":1}`), Created: t0.Add(50 * time.Minute)})
-	h := NewHistory(log)
+	h := &Service{Events: log}
 	var (
 		all   []Entry
 		token string
@@ -221,7 +221,7 @@ func TestGetCartHistoryTokens(t *testing.T) {
 	log := &fakeLog{}
 	log.append(t, "u1", cart.Metadata{}, history50()[:5]...)
 	log.append(t, "u2", cart.Metadata{}, history50()[:5]...)
-	h := NewHistory(log)
+	h := &Service{Events: log}
 	ctx := context.Background()
 	page, err := h.GetCartHistory(ctx, "u1", 2, "")
 	if err != nil || len(page.Entries) != 2 || page.NextPageToken == "" {

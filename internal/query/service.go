@@ -37,6 +37,8 @@ type Service struct {
 	Waiter VersionWaiter
 	// MaxWait caps GetCart's wait for min_version; 0 means DefaultMaxWait.
 	MaxWait time.Duration
+	// Events is the event log, for the audit trail and time travel.
+	Events EventReader
 }
 
 // Line is a cart line as queries return it.

@@ -86,7 +86,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("query-svc: %w", err)
 	}
-	queries := &query.Service{Carts: store, Waiter: notifier, MaxWait: cfg.MaxWait}
+	queries := &query.Service{Carts: store, Waiter: notifier, MaxWait: cfg.MaxWait, Events: es}
 
 	lis := cfg.Listener
 	if lis == nil {

@@ -1,0 +1,54 @@
+package grpcapi
+
+import (
+	"google.golang.org/protobuf/types/known/timestamppb"
+
+	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/query"
+	cartv1 "github.com/acme/cart/proto/cart/v1"
+)
+
+// itemToProto converts a cart line, with its line total.
+func itemToProto(it cart.Item) *cartv1.CartItem {
+	return &cartv1.CartItem{
+		ProductId: it.ProductID,
+		Quantity:  int32(it.Quantity),
+		UnitPrice: cartMoneyToProto(it.UnitPrice),
+		LineTotal: cartMoneyToProto(it.LineTotal()),
+	}
+}
+
+// entryToProto converts one audit-trail entry; an event this version cannot
+// decode is shown verbatim rather than hidden.
+func entryToProto(e query.Entry) *cartv1.CartEvent {
+	pe := &cartv1.CartEvent{
+		Version:       e.Version,
+		EventType:     e.Type,
+		Time:          timestamppb.New(e.Recorded),
+		Principal:     e.Metadata.Principal,
+		CommandId:     e.Metadata.CommandID,
+		CorrelationId: e.Metadata.CorrelationID,
+		CausationId:   e.Metadata.CausationID,
+		Reason:        e.Metadata.Reason,
+		EventId:       e.EventID,
+	}
+	switch ev := e.Event.(type) {
+	case cart.ItemAdded:
+		pe.Data = &cartv1.CartEvent_ItemAdded{ItemAdded: &cartv1.ItemAdded{ProductId: ev.ProductID, Quantity: int32(ev.Quantity), UnitPrice: cartMoneyToProto(ev.UnitPrice)}}
+	case cart.ItemRemoved:
+		pe.Data = &cartv1.CartEvent_ItemRemoved{ItemRemoved: &cartv1.ItemRemoved{ProductId: ev.ProductID}}
+	case cart.ItemQuantityChanged:
+		pe.Data = &cartv1.CartEvent_ItemQuantityChanged{ItemQuantityChanged: &cartv1.ItemQuantityChanged{ProductId: ev.ProductID, Quantity: int32(ev.Quantity)}}
+	case cart.CartCleared:
+		pe.Data = &cartv1.CartEvent_CartCleared{CartCleared: &cartv1.CartCleared{}}
+	case cart.CartCheckedOut:
+		co := &cartv1.CartCheckedOut{CheckoutId: ev.CheckoutID, Total: cartMoneyToProto(ev.Total)}
+		for _, it := range ev.Items {
+			co.Items = append(co.Items, itemToProto(it))
+		}
+		pe.Data = &cartv1.CartEvent_CartCheckedOut{CartCheckedOut: co}
+	default:
+		pe.Data = &cartv1.CartEvent_Unknown{Unknown: &cartv1.UnknownEvent{Json: string(e.Data)}}
+	}
+	return pe
+}
