@@ -18,7 +18,7 @@ import (
 
 // Defaults of Options.
 const (
-	DefaultMaxAttempts   = 5
+	DefaultMaxAttempts   = 10
 	DefaultSnapshotEvery = 100
 	DefaultWindowSize    = 1000
 	DefaultBackoff       = 5 * time.Millisecond
@@ -320,7 +320,7 @@ func (h *Handler) maybeSnapshot(ctx context.Context, userID string, st *state, v
 // not collide again in lockstep.
 func (h *Handler) backoff(ctx context.Context, attempt int) error {
 	d := min(h.opts.Backoff<<(attempt-1), maxBackoff)
-	t := time.NewTimer(d/2 + rand.N(d/2+1))
+	t := time.NewTimer(rand.N(d + 1)) // full jitter: spreads a burst of writers best
 	defer t.Stop()
 	select {
 	case <-t.C:

@@ -71,7 +71,9 @@ func NewCartView(userID string, c cart.Cart, version int64, updated time.Time, s
 		Total:      c.Total(),
 		ItemCount:  c.ItemCount(),
 		Version:    version,
-		UpdateTime: updated,
+		// Millisecond precision, as the read model stores times (BSON), so
+		// that a cart reads the same from the read model and from a replay.
+		UpdateTime: updated.Truncate(time.Millisecond),
 		Stale:      stale,
 	}
 	if version < 0 {
