@@ -29,6 +29,25 @@
 // Subscriptions pull from the in-memory index: each subscription keeps only a
 // cursor into the committed log, so the catch-up to live hand-over has no gap
 // and no duplicate by construction, and a slow subscriber costs no server
-// memory (gRPC flow control simply holds it back, as with the real server,
-// which falls back to catch-up reads instead of dropping slow subscribers).
+// memory: gRPC flow control simply holds it back. The real server likewise
+// never drops a subscriber for being behind; it falls back to catch-up reads
+// when its live buffer for one overflows.
+//
+// A client that stops reading altogether is another matter: its send would
+// stay blocked forever, holding a server goroutine and an HTTP/2 stream. So
+// when one send of a subscription message has been blocked for
+// Config.SlowSubscriberTimeout (30 s by default, WithSlowSubscriberTimeout
+// in tests, negative to disable), the stand-in ends that subscription with
+// ResourceExhausted "subscriber too slow: send blocked for …". Its goroutine
+// ends at once; the transport keeps only what was already queued for the
+// stream (gRPC's per-stream write quota, 64 KiB, plus one message) until the
+// client reads or disconnects, so server resources per subscriber stay
+// bounded either way. The status travels behind the events already in
+// flight, so the client reads those first and then gets SubscriptionDropped
+// carrying the status error: the v4 client passes the gRPC status through
+// unchanged (ResourceExhausted rather than Unavailable, since the node is
+// fine), and the project's eventstore adapter classes it as transient, so a
+// subscriber resubscribes from its last position as after an outage.
+// A client that keeps reading frees window space as it goes, so in practice
+// only one that has stopped reading is dropped.
 package standin

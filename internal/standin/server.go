@@ -41,6 +41,12 @@ type Config struct {
 	// GracePeriod bounds how long Close waits for in-flight calls before
 	// cutting connections. Zero means 5 s.
 	GracePeriod time.Duration
+	// SlowSubscriberTimeout is how long one send of a subscription message
+	// may stay blocked on a client that does not read (its flow-control
+	// window full) before the subscription is dropped with ResourceExhausted,
+	// so a stalled client cannot hold a server goroutine and stream forever.
+	// Zero means DefaultSlowSubscriberTimeout; a negative value never drops.
+	SlowSubscriberTimeout time.Duration
 
 	now   func() time.Time // clock for created timestamps and $maxAge; nil = time.Now
 	store *store           // a store to reuse, for Restart in memory mode
@@ -52,6 +58,18 @@ type Option func(*Config)
 // WithDataDir persists events under dir, so a test can restart the server on
 // the same data (see Server.Restart) or inspect recovery.
 func WithDataDir(dir string) Option { return func(c *Config) { c.DataDir = dir } }
+
+// WithSlowSubscriberTimeout sets Config.SlowSubscriberTimeout, so a test
+// can have a stalled subscriber dropped quickly (or never, with d < 0).
+func WithSlowSubscriberTimeout(d time.Duration) Option {
+	return func(c *Config) { c.SlowSubscriberTimeout = d }
+}
+
+// DefaultSlowSubscriberTimeout is the SlowSubscriberTimeout used when none is
+// configured: long enough that a busy but live consumer (a projection
+// waiting on its database, a short debugger pause) is not dropped, short enough
+// that an abandoned one is reclaimed.
+const DefaultSlowSubscriberTimeout = 30 * time.Second
 
 // WithLogger makes the server log to l instead of discarding its logs.
 func WithLogger(l *slog.Logger) Option { return func(c *Config) { c.Logger = l } }
@@ -97,6 +115,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.GracePeriod <= 0 {
 		cfg.GracePeriod = 5 * time.Second
 	}
+	if cfg.SlowSubscriberTimeout == 0 {
+		cfg.SlowSubscriberTimeout = DefaultSlowSubscriberTimeout
+	}
 	listenHost, _, err := net.SplitHostPort(cfg.Listen)
 	if err != nil {
 		return nil, fmt.Errorf("standin: listen address %q: %w", cfg.Listen, err)
@@ -132,7 +153,7 @@ func New(cfg Config) (*Server, error) {
 		cfg:    cfg,
 		logger: cfg.Logger,
 		store:  st,
-		subs:   newSubscriptionControl(st),
+		subs:   newSubscriptionControl(st, cfg.SlowSubscriberTimeout),
 		health: health.NewServer(),
 		lis:    lis,
 		addr:   net.JoinHostPort(host, portStr),
@@ -216,6 +237,13 @@ func (s *Server) ConnectionString() string { return "esdb://" + s.addr + "?tls=f
 // error, as a node restart or a network fault would, so tests can exercise a
 // subscriber's reconnect logic. Subscriptions made afterwards are unaffected.
 func (s *Server) DropSubscriptions() { s.subs.dropAll() }
+
+// ActiveSubscriptions is the number of subscriptions whose server-side loop
+// is still running. It exists for tests and metrics: after a subscription
+// ends (by the client, a drop or the slow-subscriber timeout) the count
+// falls only once its goroutine has really finished, so a test can check
+// that nothing leaks.
+func (s *Server) ActiveSubscriptions() int { return int(s.subs.active.Load()) }
 
 // Start starts an in-memory server on a free loopback port for a test and
 // stops it with tb.Cleanup. Options add a data directory or a logger.

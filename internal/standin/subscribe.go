@@ -3,6 +3,8 @@ package standin
 import (
 	"sort"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	api "github.com/EventStore/EventStore-Client-Go/v4/protos/streams"
 	"github.com/google/uuid"
@@ -11,7 +13,8 @@ import (
 )
 
 // subscriptionControl runs catch-up subscriptions and lets the server end
-// them: all at once for a fault-injection test, or on shutdown.
+// them: all at once for a fault-injection test, on shutdown, or one by one
+// when a client stops reading (see run).
 //
 // A subscription is a cursor over the committed log. It sends what is
 // committed after the cursor, then waits for the next commit. Catch-up and
@@ -21,8 +24,11 @@ import (
 // real server guarantees to clients (it drops its internal live buffer and
 // re-reads when a subscriber falls behind; it does not end the
 // subscription), while costing the stand-in no memory per slow subscriber.
+// Only a client whose window stays full for slowTimeout is dropped.
 type subscriptionControl struct {
-	store *store
+	store       *store
+	slowTimeout time.Duration // < 0: never drop a stalled subscriber
+	active      atomic.Int64  // subscription loops still running
 
 	mu      sync.Mutex
 	drop    chan struct{} // closed by dropAll, then replaced
@@ -30,8 +36,8 @@ type subscriptionControl struct {
 	closed  bool
 }
 
-func newSubscriptionControl(st *store) *subscriptionControl {
-	return &subscriptionControl{store: st, drop: make(chan struct{}), closing: make(chan struct{})}
+func newSubscriptionControl(st *store, slowTimeout time.Duration) *subscriptionControl {
+	return &subscriptionControl{store: st, slowTimeout: slowTimeout, drop: make(chan struct{}), closing: make(chan struct{})}
 }
 
 func (c *subscriptionControl) signals() (drop, closing <-chan struct{}) {
@@ -111,6 +117,104 @@ func (c *subscriptionControl) begin(srv api.Streams_ReadServer) (*sub, error) {
 	return s, err
 }
 
+// run runs a subscription loop and drops the subscription with
+// ResourceExhausted when one Send stays blocked for slowTimeout.
+//
+// A Send blocks while the client's HTTP/2 flow-control window is full, and
+// grpc-go offers no way to interrupt it other than ending the call: only
+// when the handler returns does the transport finish the stream, cancel its
+// context and so fail the blocked Send. So the loop runs in a goroutine of
+// its own and the handler goroutine keeps the watch, returning the error
+// itself when a Send overstays. That is the one point where Send and the
+// handler's return overlap; grpc-go supports it (the transport calls are
+// synchronised, which is how a handler's return unblocks a Send made from
+// another goroutine), and stallGuard makes sure the loop never starts a
+// Send, nor touches the stream otherwise, once the handler has given up.
+// The loop then ends as soon as its Send fails, so nothing leaks; active
+// counts it until it has.
+//
+// The status is written behind the data already queued, so a client that
+// reads again gets those events first and then the drop, and can resume
+// from the last one it saw.
+func (c *subscriptionControl) run(srv api.Streams_ReadServer, loop func(api.Streams_ReadServer) error) error {
+	c.active.Add(1)
+	if c.slowTimeout < 0 {
+		defer c.active.Add(-1)
+		return loop(srv)
+	}
+	g := &stallGuard{Streams_ReadServer: srv, timeout: c.slowTimeout, timer: time.NewTimer(c.slowTimeout)}
+	g.timer.Stop()
+	done := make(chan error, 1)
+	go func() {
+		defer c.active.Add(-1)
+		done <- loop(g)
+	}()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-g.timer.C:
+			if err := g.expire(time.Now()); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// stallGuard arms a timer around every Send of a subscription and, once the
+// handler has given up on a Send (expire), keeps the loop off the stream.
+type stallGuard struct {
+	api.Streams_ReadServer
+	timeout time.Duration
+	timer   *time.Timer // armed only while a Send is in progress
+
+	mu      sync.Mutex
+	sending bool
+	since   time.Time // when the Send in progress began
+	dropped error     // set by expire; from then on the loop must not use the stream
+}
+
+func (g *stallGuard) Send(m *api.ReadResp) error {
+	g.mu.Lock()
+	if g.dropped != nil {
+		g.mu.Unlock()
+		return g.dropped
+	}
+	g.sending, g.since = true, time.Now()
+	g.timer.Reset(g.timeout)
+	g.mu.Unlock()
+
+	err := g.Streams_ReadServer.Send(m)
+
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.timer.Stop()
+	g.sending = false
+	if g.dropped != nil {
+		return g.dropped
+	}
+	return err
+}
+
+// expire is called when the timer fires. It returns the error to end the
+// call with if a Send has now been blocked for the whole timeout. The timer
+// may have fired for a Send that has since returned (nothing to do) or be
+// observed only after the next Send began (re-armed for what that Send has
+// left), so a Send is dropped only for its own stall.
+func (g *stallGuard) expire(now time.Time) error {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.sending {
+		return nil
+	}
+	if left := g.timeout - now.Sub(g.since); left > 0 {
+		g.timer.Reset(left)
+		return nil
+	}
+	g.dropped = status.Errorf(codes.ResourceExhausted, "subscriber too slow: send blocked for %v", g.timeout)
+	return g.dropped
+}
+
 var caughtUpMsg = &api.ReadResp{Content: &api.ReadResp_CaughtUp_{CaughtUp: &api.ReadResp_CaughtUp{}}}
 
 func checkpointMsg(pos uint64) *api.ReadResp {
@@ -149,6 +253,10 @@ func allStart(ao *api.ReadReq_Options_AllOptions) allFrom {
 // stream is already tombstoned, after the $streamDeleted event if it is
 // tombstoned while live.
 func (c *subscriptionControl) subscribeStream(srv api.Streams_ReadServer, name string, from revisionFrom, enc encoder) error {
+	return c.run(srv, func(srv api.Streams_ReadServer) error { return c.streamLoop(srv, name, from, enc) })
+}
+
+func (c *subscriptionControl) streamLoop(srv api.Streams_ReadServer, name string, from revisionFrom, enc encoder) error {
 	view := c.store.streamView(name)
 	var next int64 // the next revision to send
 	switch {
@@ -221,6 +329,10 @@ func (c *subscriptionControl) subscribeStream(srv api.Streams_ReadServer, name s
 // AllSubscriptionFiltered does. A checkpoint is never sent twice for the same
 // position.
 func (c *subscriptionControl) subscribeAll(srv api.Streams_ReadServer, from allFrom, filter *eventFilter, interval uint64, enc encoder) error {
+	return c.run(srv, func(srv api.Streams_ReadServer) error { return c.allLoop(srv, from, filter, interval, enc) })
+}
+
+func (c *subscriptionControl) allLoop(srv api.Streams_ReadServer, from allFrom, filter *eventFilter, interval uint64, enc encoder) error {
 	log, _ := c.store.logView()
 	var idx int
 	switch {
