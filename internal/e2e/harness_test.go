@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -130,6 +131,8 @@ func relisten(t *testing.T, addr string) net.Listener {
 		time.Sleep(25 * time.Millisecond)
 	}
 }
+
+func insecureCreds() credentials.TransportCredentials { return insecure.NewCredentials() }
 
 func dial(t *testing.T, addr string) *grpc.ClientConn {
 	t.Helper()
