@@ -1,0 +1,220 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"maps"
+	"os"
+	"runtime"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/acme/cart/internal/loadgen"
+)
+
+// Report is everything one run measured, in the shape --json prints, so
+// that runs can be compared by tools as well as by eye.
+type Report struct {
+	Machine   Machine    `json:"machine"`
+	Stack     StackInfo  `json:"stack"`
+	Settings  Settings   `json:"settings"`
+	Scenarios []Scenario `json:"scenarios"`
+	Notes     []string   `json:"notes"`
+}
+
+// Machine says where the numbers were taken; they mean little without it.
+type Machine struct {
+	GOOS      string `json:"goos"`
+	GOARCH    string `json:"goarch"`
+	NumCPU    int    `json:"num_cpu"`
+	CPU       string `json:"cpu,omitempty"`
+	GoVersion string `json:"go_version"`
+}
+
+// StackInfo says what was measured: the stores bound the numbers more than
+// the services do.
+type StackInfo struct {
+	InProcess   bool   `json:"in_process"`
+	CommandAddr string `json:"command_addr"`
+	QueryAddr   string `json:"query_addr"`
+	EventStore  string `json:"event_store"`
+	ReadModel   string `json:"read_model"`
+	Snapshots   string `json:"snapshots,omitempty"`
+	DataDir     string `json:"data_dir,omitempty"`
+}
+
+// Settings are the knobs of the run.
+type Settings struct {
+	Duration      string `json:"duration"`
+	Concurrency   int    `json:"concurrency"`
+	History       int    `json:"history"`
+	MaxOps        int    `json:"max_ops"`
+	VisibilityOps int    `json:"visibility_ops"`
+}
+
+// Scenario is one row: what ran and what it measured. Latencies are of the
+// successful operations only; failures are counted by class in Errors.
+type Scenario struct {
+	Name           string         `json:"name"`
+	Description    string         `json:"description"`
+	Workers        int            `json:"workers"`
+	Ops            int            `json:"ops"`
+	ElapsedSeconds float64        `json:"elapsed_seconds"`
+	OpsPerSecond   float64        `json:"ops_per_second"`
+	P50Ms          float64        `json:"p50_ms"`
+	P90Ms          float64        `json:"p90_ms"`
+	P99Ms          float64        `json:"p99_ms"`
+	MaxMs          float64        `json:"max_ms"`
+	MeanMs         float64        `json:"mean_ms"`
+	Errors         map[string]int `json:"errors"`
+	// UnexpectedErrors counts the errors that are not in the scenario's
+	// nature (everything but Aborted on the hot cart).
+	UnexpectedErrors int `json:"unexpected_errors"`
+	// CatchUpMs is how long after the scenario's last reply the read model
+	// reflected all its writes; 0 for read-only scenarios.
+	CatchUpMs float64 `json:"catch_up_ms,omitempty"`
+	// ConflictRetries counts command-svc's reloads after a concurrency
+	// conflict during the scenario (in-process stack only).
+	ConflictRetries *int64 `json:"conflict_retries,omitempty"`
+	// ProjectorFlushes counts the projector's batch writes during the
+	// scenario and its catch-up (in-process stack only).
+	ProjectorFlushes        *int64  `json:"projector_flushes,omitempty"`
+	ProjectorEventsPerFlush float64 `json:"projector_events_per_flush,omitempty"`
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func newScenario(name, description string, workers int, res loadgen.Result, expected map[string]bool) Scenario {
+	sum := res.Summary()
+	s := Scenario{
+		Name: name, Description: description, Workers: workers,
+		Ops: res.Ops, ElapsedSeconds: res.Elapsed.Seconds(), OpsPerSecond: res.Rate(),
+		P50Ms: ms(sum.P50), P90Ms: ms(sum.P90), P99Ms: ms(sum.P99), MaxMs: ms(sum.Max), MeanMs: ms(sum.Mean),
+		Errors: res.Errors,
+	}
+	for class, n := range res.Errors {
+		if !expected[class] {
+			s.UnexpectedErrors += n
+		}
+	}
+	return s
+}
+
+func machine() Machine {
+	return Machine{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, NumCPU: runtime.NumCPU(), CPU: cpuModel(), GoVersion: runtime.Version()}
+}
+
+// cpuModel is the processor's name where the OS tells it cheaply (Linux);
+// empty elsewhere.
+func cpuModel() string {
+	data, err := os.ReadFile("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	for line := range strings.Lines(string(data)) {
+		if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func writeJSON(w io.Writer, r Report) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(r); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
+
+// fmtMs renders a latency with three significant figures or so, in the
+// unit that keeps it readable.
+func fmtMs(v float64) string {
+	switch {
+	case v == 0:
+		return "-"
+	case v < 10:
+		return fmt.Sprintf("%.2fms", v)
+	case v < 1000:
+		return fmt.Sprintf("%.1fms", v)
+	default:
+		return fmt.Sprintf("%.2fs", v/1000)
+	}
+}
+
+func fmtErrors(errs map[string]int) string {
+	if len(errs) == 0 {
+		return "-"
+	}
+	parts := make([]string, 0, len(errs))
+	for _, k := range slices.Sorted(maps.Keys(errs)) {
+		parts = append(parts, fmt.Sprintf("%s=%d", k, errs[k]))
+	}
+	return strings.Join(parts, " ")
+}
+
+// writeTable prints the report for people: header, one row per scenario,
+// what each scenario did, and the notes.
+func writeTable(w io.Writer, r Report) error {
+	var b strings.Builder
+	m := r.Machine
+	fmt.Fprintf(&b, "cartbench: the cart product through its gRPC API, on loopback\n")
+	cpu := ""
+	if m.CPU != "" {
+		cpu = ", " + m.CPU
+	}
+	fmt.Fprintf(&b, "machine   %s/%s, %d CPUs%s, %s\n", m.GOOS, m.GOARCH, m.NumCPU, cpu, m.GoVersion)
+	if r.Stack.InProcess {
+		fmt.Fprintf(&b, "stack     in-process: %s; %s; snapshots: %s\n", r.Stack.EventStore, r.Stack.ReadModel, r.Stack.Snapshots)
+	} else {
+		fmt.Fprintf(&b, "stack     running at command %s, query %s (stores unknown)\n", r.Stack.CommandAddr, r.Stack.QueryAddr)
+	}
+	s := r.Settings
+	fmt.Fprintf(&b, "settings  %s per scenario, %d workers, history %d events, at most %d ops per scenario, %d per visibility scenario\n\n",
+		s.Duration, s.Concurrency, s.History, s.MaxOps, s.VisibilityOps)
+
+	header := []string{"scenario", "workers", "ops", "ops/s", "p50", "p90", "p99", "max", "catch-up", "errors"}
+	rows := [][]string{header}
+	for _, sc := range r.Scenarios {
+		rows = append(rows, []string{
+			sc.Name, fmt.Sprint(sc.Workers), fmt.Sprint(sc.Ops), fmt.Sprintf("%.1f", sc.OpsPerSecond),
+			fmtMs(sc.P50Ms), fmtMs(sc.P90Ms), fmtMs(sc.P99Ms), fmtMs(sc.MaxMs), fmtMs(sc.CatchUpMs), fmtErrors(sc.Errors),
+		})
+	}
+	widths := make([]int, len(header))
+	for _, row := range rows {
+		for i, c := range row {
+			widths[i] = max(widths[i], len(c))
+		}
+	}
+	for _, row := range rows {
+		for i, c := range row {
+			switch {
+			case i == 0:
+				fmt.Fprintf(&b, "%-*s", widths[i], c)
+			case i == len(row)-1:
+				fmt.Fprintf(&b, "  %s", c)
+			default:
+				fmt.Fprintf(&b, "  %*s", widths[i], c)
+			}
+		}
+		b.WriteString("\n")
+	}
+	b.WriteString("\nscenarios\n")
+	for _, sc := range r.Scenarios {
+		fmt.Fprintf(&b, "  %-*s  %s\n", widths[0], sc.Name, sc.Description)
+	}
+	if len(r.Notes) > 0 {
+		b.WriteString("\nnotes\n")
+		for _, n := range r.Notes {
+			fmt.Fprintf(&b, "  - %s\n", n)
+		}
+	}
+	if _, err := io.WriteString(w, b.String()); err != nil {
+		return fmt.Errorf("write report: %w", err)
+	}
+	return nil
+}
