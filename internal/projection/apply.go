@@ -15,16 +15,11 @@ type entry struct {
 	decErr error
 }
 
-// decodeEntry decodes an event's data and metadata. Metadata must parse too:
-// an event whose audit trail is corrupt is treated like any other poison
-// event rather than applied as if nothing were wrong.
-func decodeEntry(ev Event) entry {
-	e, err := cart.Unmarshal(ev.Type, ev.Data)
+// decodeEntry decodes an event's data and metadata with dec (see DecodeEvent).
+func decodeEntry(dec Decoder, ev Event) entry {
+	e, err := DecodeEvent(dec, ev)
 	if err != nil {
 		return entry{ev: ev, decErr: err}
-	}
-	if _, err := cart.UnmarshalMetadata(ev.Metadata); err != nil {
-		return entry{ev: ev, decErr: &cart.DecodeError{Type: ev.Type, Err: err}}
 	}
 	return entry{ev: ev, event: e}
 }

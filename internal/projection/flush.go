@@ -31,6 +31,8 @@ func (p *Projector) flush(ctx context.Context, b *batch) (int, error) {
 	if !b.dirty() {
 		return 0, nil
 	}
+	p.flushMu.Lock()
+	defer p.flushMu.Unlock()
 	var states []*cartState
 	if len(b.entries) > 0 {
 		var err error
@@ -47,6 +49,12 @@ func (p *Projector) flush(ctx context.Context, b *batch) (int, error) {
 				}
 			}
 		}
+		last := b.entries[len(b.entries)-1].ev.Position
+		p.update(func(pr *Progress) {
+			if pr.LastEvent == nil || pr.LastEvent.Less(last) {
+				pr.LastEvent = &last
+			}
+		})
 	}
 	if b.pos != nil && (b.stored == nil || b.stored.Less(*b.pos)) {
 		if err := p.cfg.Store.SaveCheckpoint(ctx, p.cfg.Name, *b.pos); err != nil {

@@ -75,6 +75,21 @@ func (n *Notifier) Notify(userID string, version int64) {
 	}
 }
 
+// WakeAll wakes every waiter whatever version it asked for, so that it reads
+// the store again. Readers switched to another carts collection (after a
+// rebuild) call it: the new collection may already hold the versions they
+// wait for, and no projector will announce those versions again.
+func (n *Notifier) WakeAll() {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for u, ws := range n.waiters {
+		for _, w := range ws {
+			close(w.done)
+		}
+		delete(n.waiters, u)
+	}
+}
+
 // waiting returns how many waiters are registered, for tests.
 func (n *Notifier) waiting() int {
 	n.mu.Lock()

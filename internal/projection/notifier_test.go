@@ -69,3 +69,24 @@ func TestNotifierConcurrent(t *testing.T) {
 		t.Fatalf("%d waiters left registered", got)
 	}
 }
+
+func TestNotifierWakeAll(t *testing.T) {
+	t.Parallel()
+	n := NewNotifier()
+	a, cancelA := n.Wait("u1", 7)
+	b, cancelB := n.Wait("u2", 0)
+	n.WakeAll()
+	if !isClosed(a) || !isClosed(b) {
+		t.Fatal("WakeAll left a waiter asleep")
+	}
+	cancelA()
+	cancelB() // after waking: harmless
+	if got := n.waiting(); got != 0 {
+		t.Fatalf("%d waiters left registered, want 0", got)
+	}
+	c, cancelC := n.Wait("u1", 1)
+	defer cancelC()
+	if isClosed(c) {
+		t.Fatal("a waiter registered after WakeAll woke without a notification")
+	}
+}

@@ -8,6 +8,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/acme/cart/internal/cart"
 )
 
 // Defaults of Config; they suit FerretDB/SQLite (a few hundred writes a
@@ -42,6 +44,9 @@ type Config struct {
 	Parker Parker
 	// Notifier, if set, is told each cart's version after every flush.
 	Notifier *Notifier
+	// Decode turns stored events into domain events; nil means
+	// cart.Unmarshal. Events it refuses are parked.
+	Decode Decoder
 	// Log receives progress and failures. Nil discards.
 	Log *slog.Logger
 	// BatchSize is the most events held in memory before a flush.
@@ -58,6 +63,13 @@ type Config struct {
 type Progress struct {
 	// Checkpoint is the last position stored (nil: none yet).
 	Checkpoint *Position
+	// LastEvent is the position of the last cart event whose document
+	// change (or parking) is stored, even if the checkpoint after it could
+	// not be; nil: none since start. Unlike Checkpoint it is always the
+	// position of a cart event, which another projector of the same log is
+	// sure to reach: a rebuild waits for its own checkpoint to pass the live
+	// projector's LastEvent before it switches readers over.
+	LastEvent *Position
 	// EventsProcessed counts events flushed since start (applied, skipped
 	// as redelivered, or parked).
 	EventsProcessed int64
@@ -85,6 +97,10 @@ type Projector struct {
 	mu       sync.Mutex
 	progress Progress
 	changed  chan struct{} // closed and replaced on every progress update
+
+	// flushMu is held for every flush, and by Exclusive, so that an
+	// operator's change of a document never interleaves with a flush.
+	flushMu sync.Mutex
 }
 
 // New checks cfg, fills in defaults and returns a projector ready to Run.
@@ -110,6 +126,9 @@ func New(cfg Config) (*Projector, error) {
 	}
 	if cfg.Parker == nil {
 		cfg.Parker = nopParker{}
+	}
+	if cfg.Decode == nil {
+		cfg.Decode = cart.Unmarshal
 	}
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = DefaultBatchSize
@@ -142,6 +161,10 @@ func (p *Projector) Progress() Progress {
 	if pr.Checkpoint != nil {
 		c := *pr.Checkpoint
 		pr.Checkpoint = &c
+	}
+	if pr.LastEvent != nil {
+		e := *pr.LastEvent
+		pr.LastEvent = &e
 	}
 	return pr
 }
@@ -313,7 +336,7 @@ func (p *Projector) handle(b *batch, m Message) (flushNow bool, err error) {
 		if m.Event.UserID == "" {
 			return false, fmt.Errorf("event %s of stream %q has no user ID", m.Event.EventID, m.Event.StreamID)
 		}
-		b.entries = append(b.entries, decodeEntry(*m.Event))
+		b.entries = append(b.entries, decodeEntry(p.cfg.Decode, *m.Event))
 		return len(b.entries) >= p.cfg.BatchSize, nil
 	case m.Checkpoint != nil:
 		b.advance(*m.Checkpoint)
