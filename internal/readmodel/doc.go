@@ -9,7 +9,7 @@
 //
 // It uses only what FerretDB v1.24.2 (the embedded server of tests and the
 // local stack) supports as well as MongoDB: whole-document inserts and
-// replaces guarded by an equality filter on the version, $in lookups by _id,
+// replaces guarded by an equality filter on the version, point reads by _id,
 // unordered bulk writes and upserts. No transactions, positional or
 // arrayFilters updates, or $elemMatch: a document is always written whole.
 //
