@@ -24,8 +24,8 @@ func (b *batch) dirty() bool {
 	return len(b.entries) > 0 || (b.pos != nil && (b.stored == nil || b.stored.Less(*b.pos)))
 }
 
-// flush stores the batch: the documents first, then the parked events, then
-// the checkpoint. A crash between those steps only causes redelivery, which
+// flush stores the batch: the documents first (and tells the Notifier),
+// then the parked events, then the checkpoint. A crash between those steps only causes redelivery, which
 // the version guard absorbs. It returns how many events it stored.
 func (p *Projector) flush(ctx context.Context, b *batch) (int, error) {
 	if !b.dirty() {
@@ -38,6 +38,13 @@ func (p *Projector) flush(ctx context.Context, b *batch) (int, error) {
 		var err error
 		if states, err = p.storeCarts(ctx, b.entries); err != nil {
 			return 0, err
+		}
+		// The documents are readable now: wake readers before the slower
+		// bookkeeping below.
+		if p.cfg.Notifier != nil {
+			for _, s := range states {
+				p.cfg.Notifier.Notify(s.userID, s.doc.Version)
+			}
 		}
 		for _, s := range states {
 			for _, pk := range s.parks {
@@ -70,9 +77,6 @@ func (p *Projector) flush(ctx context.Context, b *batch) (int, error) {
 		applied += int64(s.applied)
 		skipped += int64(s.skipped)
 		parked += int64(len(s.parks))
-		if p.cfg.Notifier != nil {
-			p.cfg.Notifier.Notify(s.userID, s.doc.Version)
-		}
 	}
 	stored := *b.stored
 	p.update(func(pr *Progress) {

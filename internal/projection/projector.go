@@ -52,7 +52,8 @@ type Config struct {
 	// BatchSize is the most events held in memory before a flush.
 	BatchSize int
 	// FlushDelay bounds how long an event waits in a batch before it is
-	// flushed, i.e. the projector's added latency for read-your-writes.
+	// flushed while catching up. Once caught up, an event is flushed as soon
+	// as no other message is waiting.
 	FlushDelay time.Duration
 	// MinBackoff and MaxBackoff bound the waits between reconnects, which
 	// double after each failure that made no progress.
@@ -274,6 +275,7 @@ func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
 	}()
 
 	b := &batch{stored: from}
+	live := false // caught up: every event is read-your-writes sensitive
 	timer := time.NewTimer(time.Hour)
 	timer.Stop()
 	defer timer.Stop()
@@ -308,6 +310,15 @@ func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
 			now, err := p.handle(b, r.msg)
 			if err != nil {
 				return progressed, err
+			}
+			if r.msg.CaughtUp {
+				live = true
+			}
+			// Live, nothing else waiting: flush now rather than after
+			// FlushDelay, since a reader may be waiting for this event.
+			// Events arriving during a flush queue up and form the next batch.
+			if live && len(msgs) == 0 && len(b.entries) > 0 {
+				now = true
 			}
 			if now {
 				timer.Stop()

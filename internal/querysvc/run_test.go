@@ -39,7 +39,7 @@ type service struct {
 	stop   func() error
 }
 
-func startService(t *testing.T) *service {
+func startService(t testing.TB) *service {
 	t.Helper()
 	esdb := standin.Start(t)
 	fdb := embeddedmongo.StartForTest(t)
@@ -85,7 +85,7 @@ func startService(t *testing.T) *service {
 	}
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx
@@ -227,7 +227,7 @@ type pausableProxy struct {
 	conns  map[net.Conn]struct{}
 }
 
-func startPausableProxy(t *testing.T, target string) *pausableProxy {
+func startPausableProxy(t testing.TB, target string) *pausableProxy {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
