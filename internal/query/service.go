@@ -67,10 +67,10 @@ type CartView struct {
 // NewCartView builds the view of a cart state.
 func NewCartView(userID string, c cart.Cart, version int64, updated time.Time, stale bool) CartView {
 	v := CartView{
-		UserID:     userID,
-		Total:      c.Total(),
-		ItemCount:  c.ItemCount(),
-		Version:    version,
+		UserID:    userID,
+		Total:     c.Total(),
+		ItemCount: c.ItemCount(),
+		Version:   version,
 		// Millisecond precision, as the read model stores times (BSON), so
 		// that a cart reads the same from the read model and from a replay.
 		UpdateTime: updated.Truncate(time.Millisecond),
