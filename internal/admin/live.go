@@ -1,0 +1,323 @@
+package admin
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/projection"
+)
+
+// DefaultFollowInterval is how often Live checks which carts collection the
+// catalog names as active, so that a replica follows a rebuild made by
+// another one.
+const DefaultFollowInterval = 5 * time.Second
+
+// errNotOpen: the active collection is not known yet (the catalog could not
+// be read since start); callers retry later.
+var errNotOpen = fmt.Errorf("read model not open yet: %w", cart.ErrUnavailable)
+
+// Backoff bounds of Live's retries while the catalog cannot be read at start.
+const (
+	resolveMinBackoff = 100 * time.Millisecond
+	resolveMaxBackoff = 5 * time.Second
+)
+
+// LiveConfig configures Live. Catalog, Open and Projection.Source are required.
+type LiveConfig struct {
+	Catalog Catalog
+	// Open returns the store of a carts collection.
+	Open func(carts string) CartStore
+	// Projection is the template of every projector: the live one, a
+	// rebuild's and a verification's. Live sets Name and Store (the
+	// collection's name, so that each collection has its own checkpoint);
+	// Notifier and Parker serve the live projector (a verification uses
+	// neither, a rebuild no Notifier).
+	Projection projection.Config
+	// FollowInterval is how often the catalog is checked for a switch made
+	// elsewhere; 0 means DefaultFollowInterval.
+	FollowInterval time.Duration
+	// Log receives switches and failures. Nil discards.
+	Log *slog.Logger
+}
+
+// Live is the read model in use: the active carts collection, which
+// queries read (GetCart) and the live projector writes. A rebuild switches
+// it to a fresh collection; other replicas follow the catalog. Run it once.
+type Live struct {
+	cfg LiveConfig
+	log *slog.Logger
+
+	cur atomic.Pointer[liveStore] // nil until the active collection is known
+
+	mu       sync.Mutex
+	runCtx   context.Context // set while Run runs
+	proj     *projection.Projector
+	stopProj context.CancelFunc // nil when the projector is not running
+	projDone chan struct{}
+	held     bool // a rebuild holds the live projector stopped
+}
+
+// liveStore is one carts collection as readers use it. Retiring it (under
+// the write lock) waits for the reads in flight; readers that find it
+// retired read the current one instead, so no read ever lands on a
+// collection that is about to be dropped.
+type liveStore struct {
+	name  string
+	store CartStore
+
+	mu      sync.RWMutex
+	retired bool
+}
+
+// NewLive checks cfg and returns a Live ready to Run.
+func NewLive(cfg LiveConfig) (*Live, error) {
+	var errs []error
+	if cfg.Catalog == nil {
+		errs = append(errs, errors.New("catalog is required"))
+	}
+	if cfg.Open == nil {
+		errs = append(errs, errors.New("open is required"))
+	}
+	if cfg.FollowInterval < 0 {
+		errs = append(errs, errors.New("follow interval must not be negative"))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, fmt.Errorf("admin live: %w", err)
+	}
+	// Check the template once, so that a switch cannot fail on it later.
+	probe := cfg.Projection
+	probe.Store = nopStore{}
+	if _, err := projection.New(probe); err != nil {
+		return nil, fmt.Errorf("admin live: %w", err)
+	}
+	if cfg.FollowInterval == 0 {
+		cfg.FollowInterval = DefaultFollowInterval
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	return &Live{cfg: cfg, log: cfg.Log}, nil
+}
+
+// GetCart reads the user's document from the active collection; it
+// implements query.CartReader. Until the active collection is known (the
+// catalog was unreachable at start) it fails with cart.ErrUnavailable.
+func (l *Live) GetCart(ctx context.Context, userID string) (projection.CartDoc, bool, error) {
+	for {
+		st := l.cur.Load()
+		if st == nil {
+			return projection.CartDoc{}, false, errNotOpen
+		}
+		st.mu.RLock()
+		if st.retired {
+			st.mu.RUnlock()
+			continue // the pointer moved on before st was retired
+		}
+		d, ok, err := st.store.GetCart(ctx, userID)
+		st.mu.RUnlock()
+		return d, ok, err
+	}
+}
+
+// Collection returns the name of the active carts collection; empty until
+// it is known.
+func (l *Live) Collection() string {
+	if st := l.cur.Load(); st != nil {
+		return st.name
+	}
+	return ""
+}
+
+// Progress is the live projector's progress (zero before it starts).
+func (l *Live) Progress() projection.Progress {
+	l.mu.Lock()
+	p := l.proj
+	l.mu.Unlock()
+	if p == nil {
+		return projection.Progress{}
+	}
+	return p.Progress()
+}
+
+// Run learns the active collection (retrying while the catalog cannot be
+// read), runs the live projector on it and follows switches recorded in the
+// catalog, until ctx ends; then it stops the projector, which flushes its
+// batch and checkpoint. It returns nil.
+func (l *Live) Run(ctx context.Context) error {
+	name, ok := l.resolve(ctx)
+	if !ok {
+		return nil
+	}
+	l.mu.Lock()
+	l.runCtx = ctx
+	l.swapLocked(name)
+	l.startLocked()
+	l.mu.Unlock()
+	l.log.Info("read model open", "collection", name)
+
+	t := time.NewTicker(l.cfg.FollowInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			l.mu.Lock()
+			l.stopLocked()
+			l.runCtx = nil
+			l.mu.Unlock()
+			return nil
+		case <-t.C:
+			l.follow(ctx)
+		}
+	}
+}
+
+// resolve reads the active collection's name, retrying with capped backoff.
+func (l *Live) resolve(ctx context.Context) (string, bool) {
+	backoff := resolveMinBackoff
+	for {
+		name, err := l.cfg.Catalog.Active(ctx)
+		if err == nil {
+			return name, true
+		}
+		l.log.Warn("cannot read the active carts collection; retrying", "err", err, "retry_in", backoff)
+		t := time.NewTimer(backoff)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return "", false
+		case <-t.C:
+		}
+		backoff = min(2*backoff, resolveMaxBackoff)
+	}
+}
+
+// follow switches to the collection the catalog names, if another replica
+// switched it. A rebuild of this process holds the switch itself.
+func (l *Live) follow(ctx context.Context) {
+	name, err := l.cfg.Catalog.Active(ctx)
+	if err != nil {
+		l.log.Debug("cannot read the active carts collection", "err", err)
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.held || l.runCtx == nil || name == l.Collection() {
+		return
+	}
+	l.log.Info("read model switched elsewhere; following", "from", l.Collection(), "to", name)
+	l.stopLocked()
+	l.swapLocked(name)
+	l.startLocked()
+}
+
+// swapLocked makes readers use the named collection and retires the
+// previous one once the reads in flight on it are done.
+func (l *Live) swapLocked(name string) {
+	old := l.cur.Swap(&liveStore{name: name, store: l.cfg.Open(name)})
+	if n := l.cfg.Projection.Notifier; n != nil {
+		// Waiters for a version read again: the new collection may hold it
+		// already, and no projector will announce it again.
+		n.WakeAll()
+	}
+	if old != nil {
+		old.mu.Lock()
+		old.retired = true
+		old.mu.Unlock()
+	}
+}
+
+// startLocked starts the live projector on the active collection, unless
+// Run is not running (not started, or shutting down).
+func (l *Live) startLocked() {
+	if l.runCtx == nil || l.runCtx.Err() != nil || l.stopProj != nil {
+		return
+	}
+	st := l.cur.Load()
+	cfg := l.cfg.Projection
+	cfg.Name, cfg.Store = st.name, st.store
+	p, err := projection.New(cfg)
+	if err != nil { // cannot happen: NewLive checked the template
+		l.log.Error("cannot start the live projector", "collection", st.name, "err", err)
+		return
+	}
+	ctx, cancel := context.WithCancel(context.WithoutCancel(l.runCtx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = p.Run(ctx) // returns only when stopped; failures are retried inside
+	}()
+	l.proj, l.stopProj, l.projDone = p, cancel, done
+}
+
+// stopLocked stops the live projector and waits until it has flushed.
+func (l *Live) stopLocked() {
+	if l.stopProj == nil {
+		return
+	}
+	l.stopProj()
+	<-l.projDone
+	l.stopProj, l.projDone = nil, nil
+}
+
+// hold stops the live projector for a rebuild's switch and keeps it (and
+// following) stopped until release. It returns the stopped projector's
+// progress, whose LastEvent the rebuild's projector must pass.
+func (l *Live) hold() (projection.Progress, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.runCtx == nil || l.cur.Load() == nil {
+		return projection.Progress{}, fmt.Errorf("read model not running: %w", cart.ErrUnavailable)
+	}
+	l.stopLocked()
+	l.held = true
+	if l.proj == nil {
+		return projection.Progress{}, nil
+	}
+	return l.proj.Progress(), nil
+}
+
+// release ends a hold: readers switch to the named collection if it is not
+// the current one, and the live projector starts again on it from that
+// collection's checkpoint.
+func (l *Live) release(name string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.held = false
+	if name != l.Collection() {
+		l.swapLocked(name)
+	}
+	l.startLocked()
+}
+
+// current returns the active collection and the live projector (nil if
+// none has started).
+func (l *Live) current() (*liveStore, *projection.Projector) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.cur.Load(), l.proj
+}
+
+// exclusive runs fn on the active collection while the live projector does
+// not flush and the collection cannot be switched.
+func (l *Live) exclusive(ctx context.Context, fn func(ctx context.Context, store CartStore) error) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.cur.Load()
+	if st == nil {
+		return errNotOpen
+	}
+	run := func(ctx context.Context) error { return fn(ctx, st.store) }
+	if l.proj == nil || l.stopProj == nil {
+		return run(ctx) // no live projector to keep out
+	}
+	return l.proj.Exclusive(ctx, run)
+}
+
+// nopStore lets NewLive check the projector template without a collection.
+type nopStore struct{ CartStore }
