@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
 
+	"github.com/acme/cart/internal/admin"
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/command"
 	"github.com/acme/cart/internal/query"
@@ -58,6 +59,9 @@ func toStatus(ctx context.Context, log *slog.Logger, err error) error {
 	case errors.Is(err, command.ErrCommandIDReused):
 		return withDetails(status.New(codes.AlreadyExists, err.Error()),
 			&errdetails.ErrorInfo{Reason: "COMMAND_ID_REUSED", Domain: ErrorDomain})
+	case errors.Is(err, admin.ErrBusy):
+		return withDetails(status.New(codes.FailedPrecondition, err.Error()+"; retry when it is done"),
+			&errdetails.ErrorInfo{Reason: "ADMIN_OPERATION_RUNNING", Domain: ErrorDomain})
 	case errors.Is(err, query.ErrOutOfRange):
 		return status.Error(codes.OutOfRange, err.Error())
 	case errors.Is(err, query.ErrBadPageToken):
