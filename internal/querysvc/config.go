@@ -49,7 +49,9 @@ type Config struct {
 	// shutdown (0: DefaultShutdownTimeout).
 	ShutdownTimeout time.Duration
 	// HealthInterval is how often MongoDB and EventStoreDB are pinged for
-	// the health service (0: DefaultHealthInterval).
+	// the health service, and how often the read model's active collection
+	// is checked, so that a rebuild run on another replica is followed
+	// (0: DefaultHealthInterval).
 	HealthInterval time.Duration
 }
 

@@ -12,6 +12,7 @@ import (
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/acme/cart/internal/admin"
 	"github.com/acme/cart/internal/eventstore"
 	"github.com/acme/cart/internal/grpcapi"
 	"github.com/acme/cart/internal/projection"
@@ -74,19 +75,28 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			log.Warn("closing the MongoDB client", "err", err)
 		}
 	}()
-	store := mongo.Store(cfg.MongoDB, readmodel.Collections{})
-
+	// The read model in use is a switchable collection (admin.Live): a
+	// rebuild builds a fresh one and switches readers and the projector
+	// over. Events the projector cannot apply go to the parking lot.
+	catalog := mongo.Catalog(cfg.MongoDB)
+	parking := mongo.ParkingLot(cfg.MongoDB)
 	notifier := projection.NewNotifier()
-	projector, err := projection.New(projection.Config{
-		Source:   esdbsource.New(es),
-		Store:    store,
-		Notifier: notifier,
-		Log:      log.With("component", "projection"),
+	live, err := admin.NewLive(admin.LiveConfig{
+		Catalog: catalog,
+		Open:    func(carts string) admin.CartStore { return catalog.Store(carts) },
+		Projection: projection.Config{
+			Source:   esdbsource.New(es),
+			Parker:   parking,
+			Notifier: notifier,
+			Log:      log.With("component", "projection"),
+		},
+		FollowInterval: cfg.HealthInterval,
+		Log:            log.With("component", "readmodel"),
 	})
 	if err != nil {
 		return fmt.Errorf("query-svc: %w", err)
 	}
-	queries := &query.Service{Carts: store, Waiter: notifier, MaxWait: cfg.MaxWait, Events: es}
+	queries := &query.Service{Carts: live, Waiter: notifier, MaxWait: cfg.MaxWait, Events: es}
 
 	lis := cfg.Listener
 	if lis == nil {
@@ -96,30 +106,49 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	srv, hs := grpcapi.NewServer(log.With("component", "grpc"))
 	cartv1.RegisterCartQueryServiceServer(srv, grpcapi.NewQueryServer(queries, log))
-	if cfg.AdminListener != nil {
-		log.Warn("admin API not available in this version; closing its listener", "admin_listen", cfg.AdminListener.Addr().String())
-		_ = cfg.AdminListener.Close()
-		cfg.AdminListener = nil
-	} else if cfg.AdminListen != "" {
-		log.Warn("admin API not available in this version; admin-listen ignored", "admin_listen", cfg.AdminListen)
+	healths := []healthTarget{{hs, cartv1.CartQueryService_ServiceDesc.ServiceName}}
+
+	// The admin API: its own server on its own address, off by default.
+	var (
+		adminLis net.Listener
+		adminSrv *grpc.Server
+		adminHS  *health.Server
+		ops      *admin.Service
+	)
+	if cfg.AdminListener != nil || cfg.AdminListen != "" {
+		if ops, err = admin.New(admin.Config{Live: live, Parking: parking, Events: es, Log: log.With("component", "admin")}); err != nil {
+			return fmt.Errorf("query-svc: %w", err)
+		}
+		if adminLis = cfg.AdminListener; adminLis == nil {
+			if adminLis, err = net.Listen("tcp", cfg.AdminListen); err != nil {
+				return fmt.Errorf("query-svc: admin listen: %w", err)
+			}
+		}
+		adminSrv, adminHS = grpcapi.NewServer(log.With("component", "admin-grpc"))
+		cartv1.RegisterCartAdminServiceServer(adminSrv, grpcapi.NewAdminServer(ops, log.With("component", "admin")))
+		healths = append(healths, healthTarget{adminHS, cartv1.CartAdminService_ServiceDesc.ServiceName})
 	}
 
-	projCtx, stopProjector := context.WithCancel(context.WithoutCancel(ctx))
-	projDone := make(chan struct{})
+	liveCtx, stopLive := context.WithCancel(context.WithoutCancel(ctx))
+	liveDone := make(chan struct{})
 	go func() {
-		defer close(projDone)
-		_ = projector.Run(projCtx) // returns only when stopped; failures are retried inside
+		defer close(liveDone)
+		_ = live.Run(liveCtx) // returns only when stopped; failures are retried inside
 	}()
 	healthCtx, stopHealth := context.WithCancel(ctx)
 	healthDone := make(chan struct{})
 	go func() {
 		defer close(healthDone)
-		monitorHealth(healthCtx, hs, cfg.HealthInterval, log, projector, mongo.Ping, es.Ping)
+		monitorHealth(healthCtx, healths, cfg.HealthInterval, log, live.Progress, mongo.Ping, es.Ping)
 	}()
 	serving = true
-	serveErr := make(chan error, 1)
+	serveErr := make(chan error, 2)
 	go func() { serveErr <- srv.Serve(lis) }()
 	log.Info("query-svc serving", "addr", lis.Addr().String())
+	if adminSrv != nil {
+		go func() { serveErr <- adminSrv.Serve(adminLis) }()
+		log.Info("query-svc admin API serving", "addr", adminLis.Addr().String())
+	}
 
 	var runErr error
 	select {
@@ -130,21 +159,34 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	stopHealth()
 	<-healthDone
+	if adminSrv != nil {
+		// A rebuild not yet switched is abandoned (its collection dropped,
+		// the live projector restarted where it was) before Live stops.
+		ops.Close()
+		grpcapi.GracefulStop(adminSrv, adminHS, cfg.ShutdownTimeout)
+	}
 	grpcapi.GracefulStop(srv, hs, cfg.ShutdownTimeout)
-	stopProjector()
-	<-projDone
-	pr := projector.Progress()
-	log.Info("query-svc stopped", "checkpoint", positionString(pr.Checkpoint), "events_processed", pr.EventsProcessed)
+	stopLive()
+	<-liveDone
+	pr := live.Progress()
+	log.Info("query-svc stopped", "collection", live.Collection(), "checkpoint", positionString(pr.Checkpoint), "events_processed", pr.EventsProcessed)
 	if errors.Is(runErr, grpc.ErrServerStopped) {
 		runErr = nil
 	}
 	return runErr
 }
 
+// healthTarget is a health server and the service it reports for, besides
+// the whole server ("").
+type healthTarget struct {
+	hs      *health.Server
+	service string
+}
+
 // monitorHealth reports SERVING while MongoDB and EventStoreDB both answer,
 // NOT_SERVING otherwise, checking every interval until ctx ends.
-func monitorHealth(ctx context.Context, hs *health.Server, interval time.Duration, log *slog.Logger,
-	projector *projection.Projector, pings ...func(context.Context) error) {
+func monitorHealth(ctx context.Context, targets []healthTarget, interval time.Duration, log *slog.Logger,
+	progress func() projection.Progress, pings ...func(context.Context) error) {
 	serving := false
 	check := func() {
 		var errs []error
@@ -161,9 +203,11 @@ func monitorHealth(ctx context.Context, hs *health.Server, interval time.Duratio
 		if err != nil {
 			st = healthpb.HealthCheckResponse_NOT_SERVING
 		}
-		hs.SetServingStatus("", st)
-		hs.SetServingStatus(cartv1.CartQueryService_ServiceDesc.ServiceName, st)
-		pr := projector.Progress()
+		for _, t := range targets {
+			t.hs.SetServingStatus("", st)
+			t.hs.SetServingStatus(t.service, st)
+		}
+		pr := progress()
 		switch {
 		case err == nil && !serving:
 			log.Info("health: serving", "checkpoint", positionString(pr.Checkpoint), "caught_up", pr.CaughtUp)
