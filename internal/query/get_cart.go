@@ -8,10 +8,19 @@ import (
 	"github.com/acme/cart/internal/projection"
 )
 
-// answerMargin is kept back from the caller's deadline, so that a wait that
-// runs out still answers "not ready, retry" instead of the caller seeing a
-// bare deadline error.
-const answerMargin = 20 * time.Millisecond
+// A wait for min_version ends this much before the caller's deadline (a
+// tenth of the time left, within these bounds), so that the answer "not
+// ready, retry" reaches the caller before its deadline does, even on a
+// loaded machine.
+const (
+	minAnswerMargin = 50 * time.Millisecond
+	maxAnswerMargin = 500 * time.Millisecond
+)
+
+// answerMargin is how much of the time left to keep for answering.
+func answerMargin(left time.Duration) time.Duration {
+	return min(max(left/10, minAnswerMargin), maxAnswerMargin)
+}
 
 // GetCart returns the user's current cart from the read model; a user with
 // no document has the empty cart at version -1. With minVersion >= 0 it
@@ -32,7 +41,8 @@ func (s *Service) GetCart(ctx context.Context, userID string, minVersion int64) 
 		budget = DefaultMaxWait
 	}
 	if dl, ok := ctx.Deadline(); ok {
-		budget = min(budget, time.Until(dl)-answerMargin)
+		left := time.Until(dl)
+		budget = min(budget, left-answerMargin(left))
 	}
 	timer := time.NewTimer(max(budget, 0))
 	defer timer.Stop()
