@@ -133,3 +133,60 @@ func Timed(call func() error) (time.Duration, error) {
 	err := call()
 	return time.Since(start), err
 }
+
+// Recorder collects the outcomes of operations measured outside Run's own
+// bookkeeping: a second series that an op measures alongside the one it
+// returns (two carts served alternately by one worker, so that both see
+// the same machine load). It is safe for concurrent use.
+type Recorder struct {
+	classify func(error) string
+	mu       sync.Mutex
+	lat      []time.Duration
+	errs     map[string]int
+}
+
+// NewRecorder returns an empty Recorder naming errors with classify (nil:
+// every error is "error", as in Run).
+func NewRecorder(classify func(error) string) *Recorder {
+	if classify == nil {
+		classify = func(error) string { return "error" }
+	}
+	return &Recorder{classify: classify, errs: map[string]int{}}
+}
+
+// Record adds one operation: its latency when err is nil, else its error.
+func (r *Recorder) Record(d time.Duration, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.errs[r.classify(err)]++
+		return
+	}
+	r.lat = append(r.lat, d)
+}
+
+// Result returns what was recorded as a Result with the given elapsed
+// time; the recorder can keep recording.
+func (r *Recorder) Result(elapsed time.Duration) Result {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	res := Result{Ops: len(r.lat), Elapsed: elapsed, Errors: make(map[string]int, len(r.errs)), Latencies: slices.Clone(r.lat)}
+	for k, v := range r.errs {
+		res.Errors[k] = v
+	}
+	slices.Sort(res.Latencies)
+	return res
+}
+
+// Busy is the sum of the recorded latencies: the elapsed time of a series
+// that one worker ran interleaved with another, so that its Rate is that of
+// a sequential client of this series alone.
+func (r *Recorder) Busy() time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var sum time.Duration
+	for _, d := range r.lat {
+		sum += d
+	}
+	return sum
+}

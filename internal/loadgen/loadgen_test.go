@@ -145,3 +145,38 @@ func TestTimed(t *testing.T) {
 		t.Errorf("Timed = %v, %v; want >= 2ms and the call's error", d, err)
 	}
 }
+
+func TestRecorder(t *testing.T) {
+	t.Parallel()
+	r := NewRecorder(func(err error) string { return "x:" + err.Error() })
+	var wg sync.WaitGroup
+	for i := range 10 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if i%5 == 0 {
+				r.Record(time.Hour, errOdd)
+				return
+			}
+			r.Record(time.Duration(10-i)*time.Millisecond, nil)
+		}()
+	}
+	wg.Wait()
+	res := r.Result(time.Second)
+	if res.Ops != 8 || res.Errors["x:odd"] != 2 || res.Elapsed != time.Second || !slices.IsSorted(res.Latencies) {
+		t.Fatalf("Result = %+v", res)
+	}
+	// 1+2+3+4 + 6+7+8+9 ms
+	if got := r.Busy(); got != 40*time.Millisecond {
+		t.Errorf("Busy = %v, want 40ms", got)
+	}
+	r.Record(time.Millisecond, nil)
+	if res.Ops != 8 || len(res.Latencies) != 8 {
+		t.Errorf("a later Record changed an earlier Result: %+v", res)
+	}
+	def := NewRecorder(nil)
+	def.Record(0, errOdd)
+	if got := def.Result(0).Errors; got["error"] != 1 {
+		t.Errorf("default class: %v, want error=1", got)
+	}
+}
