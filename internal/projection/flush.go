@@ -25,8 +25,9 @@ func (b *batch) dirty() bool {
 }
 
 // flush stores the batch: the documents first (and tells the Notifier),
-// then the parked events, then the checkpoint. A crash between those steps only causes redelivery, which
-// the version guard absorbs. It returns how many events it stored.
+// then the parked events, then the checkpoint. A crash between those steps
+// only causes redelivery, which the version guard absorbs. It returns how
+// many events it stored.
 func (p *Projector) flush(ctx context.Context, b *batch) (int, error) {
 	if !b.dirty() {
 		return 0, nil
