@@ -5,8 +5,6 @@ import (
 	"errors"
 	"math"
 	"net"
-	"reflect"
-	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +12,7 @@ import (
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/embeddedmongo"
 	"github.com/acme/cart/internal/projection"
+	"github.com/acme/cart/internal/projection/storetest"
 )
 
 // newStore starts an embedded FerretDB (about 10 ms) and returns a Store on it.
@@ -76,35 +75,6 @@ func mustGet(t *testing.T, s *Store, user string) projection.CartDoc {
 	return d
 }
 
-func TestCartRoundTrip(t *testing.T) {
-	t.Parallel()
-	s, _, _ := newStore(t, Collections{})
-	ctx := ctxT(t)
-	full := sampleDoc("u1", 7)
-	empty := projection.CartDoc{UserID: "u2", Version: -1, Stale: true, StaleReason: "event cart-u2@3 not applied: gap"}
-	if c := mustWrite(t, s, projection.CartWrite{Doc: full, Create: true}, projection.CartWrite{Doc: empty, Create: true}); len(c) > 0 {
-		t.Fatalf("conflicts on fresh inserts: %v", c)
-	}
-	for _, want := range []projection.CartDoc{full, empty} {
-		if got := mustGet(t, s, want.UserID); !reflect.DeepEqual(got, want) {
-			t.Errorf("GetCart(%s) = %+v, want %+v", want.UserID, got, want)
-		}
-	}
-	if _, ok, err := s.GetCart(ctx, "nobody"); ok || err != nil {
-		t.Errorf("GetCart(nobody) = %v, %v; want not found, no error", ok, err)
-	}
-	docs, err := s.LoadCarts(ctx, []string{"u1", "nobody", "u2"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(docs) != 2 || !reflect.DeepEqual(docs["u1"], full) || !reflect.DeepEqual(docs["u2"], empty) {
-		t.Errorf("LoadCarts = %+v", docs)
-	}
-	if docs, err := s.LoadCarts(ctx, nil); err != nil || len(docs) != 0 {
-		t.Errorf("LoadCarts(nil) = %v, %v", docs, err)
-	}
-}
-
 func TestUpdatedAtKeepsMilliseconds(t *testing.T) {
 	t.Parallel()
 	s, _, _ := newStore(t, Collections{})
@@ -117,151 +87,33 @@ func TestUpdatedAtKeepsMilliseconds(t *testing.T) {
 	}
 }
 
-func TestWriteGuard(t *testing.T) {
+// TestStoreContract runs the projection.Store contract on FerretDB.
+func TestStoreContract(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name         string
-		write        projection.CartWrite
-		wantConflict bool
-		wantVersion  int64
-	}{
-		{"replace at the version read", projection.CartWrite{Doc: sampleDoc("u1", 4), ExpectedVersion: 3}, false, 4},
-		// Someone else already wrote the version this write makes: done, not a conflict.
-		{"replace that someone else already made", projection.CartWrite{Doc: sampleDoc("u1", 3), ExpectedVersion: 2}, false, 3},
-		{"replace behind", projection.CartWrite{Doc: sampleDoc("u1", 5), ExpectedVersion: 4}, true, 3},
-		{"create over an existing document", projection.CartWrite{Doc: sampleDoc("u1", 0), Create: true}, true, 3},
-		{"replace a missing document", projection.CartWrite{Doc: sampleDoc("u9", 1), ExpectedVersion: 0}, true, -2},
-		{"mark stale at the same version", projection.CartWrite{Doc: func() projection.CartDoc {
-			d := sampleDoc("u1", 3)
-			d.Stale, d.StaleReason = true, "poison"
-			return d
-		}(), ExpectedVersion: 3}, false, 3},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			s, _, _ := newStore(t, Collections{})
-			mustWrite(t, s, projection.CartWrite{Doc: sampleDoc("u1", 3), Create: true})
-			conflicts := mustWrite(t, s, tt.write)
-			if got := len(conflicts) == 1 && conflicts[0] == tt.write.Doc.UserID; got != tt.wantConflict || len(conflicts) > 1 {
-				t.Errorf("conflicts = %v, want conflict %v", conflicts, tt.wantConflict)
-			}
-			d, ok, err := s.GetCart(ctxT(t), tt.write.Doc.UserID)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if tt.wantVersion == -2 {
-				if ok {
-					t.Errorf("a guarded replace created a document: %+v", d)
-				}
-				return
-			}
-			if d.Version != tt.wantVersion {
-				t.Errorf("version = %d, want %d", d.Version, tt.wantVersion)
-			}
-			if !tt.wantConflict && !reflect.DeepEqual(d, tt.write.Doc) {
-				t.Errorf("stored %+v, want %+v", d, tt.write.Doc)
-			}
-		})
-	}
+	srv := embeddedmongo.StartForTest(t)
+	c := connect(t, srv.URI())
+	storetest.Run(t, func(t *testing.T) projection.Store {
+		return c.Store(srv.NewDatabaseName(t), Collections{})
+	})
 }
 
-func TestWriteCartsReportsOnlyTheConflicts(t *testing.T) {
-	t.Parallel()
-	s, _, _ := newStore(t, Collections{})
-	mustWrite(t, s,
-		projection.CartWrite{Doc: sampleDoc("a", 1), Create: true},
-		projection.CartWrite{Doc: sampleDoc("b", 1), Create: true},
-		projection.CartWrite{Doc: sampleDoc("c", 1), Create: true},
-	)
-	conflicts := mustWrite(t, s,
-		projection.CartWrite{Doc: sampleDoc("a", 2), ExpectedVersion: 1},
-		projection.CartWrite{Doc: sampleDoc("b", 5), ExpectedVersion: 4},
-		projection.CartWrite{Doc: sampleDoc("c", 0), Create: true},
-		projection.CartWrite{Doc: sampleDoc("d", 0), Create: true},
-	)
-	slices.Sort(conflicts)
-	if !slices.Equal(conflicts, []string{"b", "c"}) {
-		t.Errorf("conflicts = %v, want [b c]", conflicts)
-	}
-	want := map[string]int64{"a": 2, "b": 1, "c": 1, "d": 0}
-	for u, v := range want {
-		if got := mustGet(t, s, u).Version; got != v {
-			t.Errorf("%s at version %d, want %d", u, got, v)
-		}
-	}
-
-	// A failing write first: FerretDB stops an unordered bulk write there,
-	// yet every other write must be applied.
-	conflicts = mustWrite(t, s,
-		projection.CartWrite{Doc: sampleDoc("a", 0), Create: true},
-		projection.CartWrite{Doc: sampleDoc("e", 0), Create: true},
-		projection.CartWrite{Doc: sampleDoc("b", 2), ExpectedVersion: 1},
-		projection.CartWrite{Doc: sampleDoc("d", 1), ExpectedVersion: 0},
-	)
-	if !slices.Equal(conflicts, []string{"a"}) {
-		t.Errorf("conflicts = %v, want [a]", conflicts)
-	}
-	want = map[string]int64{"a": 2, "b": 2, "c": 1, "d": 1, "e": 0}
-	for u, v := range want {
-		if got := mustGet(t, s, u).Version; got != v {
-			t.Errorf("%s at version %d, want %d", u, got, v)
-		}
-	}
-}
-
-func TestCheckpoints(t *testing.T) {
+func TestCheckpointLimits(t *testing.T) {
 	t.Parallel()
 	s, _, _ := newStore(t, Collections{})
 	ctx := ctxT(t)
-	load := func(name string) *projection.Position {
-		t.Helper()
-		p, err := s.LoadCheckpoint(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return p
-	}
-	save := func(name string, p projection.Position) {
-		t.Helper()
-		if err := s.SaveCheckpoint(ctx, name, p); err != nil {
-			t.Fatalf("SaveCheckpoint(%s, %v): %v", name, p, err)
-		}
-	}
-	if p := load("live"); p != nil {
-		t.Fatalf("fresh checkpoint = %v, want nil", p)
-	}
-	steps := []struct {
-		save, want projection.Position
-	}{
-		{projection.Position{Commit: 10, Prepare: 10}, projection.Position{Commit: 10, Prepare: 10}},
-		{projection.Position{Commit: 20, Prepare: 15}, projection.Position{Commit: 20, Prepare: 15}},
-		{projection.Position{Commit: 20, Prepare: 15}, projection.Position{Commit: 20, Prepare: 15}}, // same again
-		{projection.Position{Commit: 20, Prepare: 12}, projection.Position{Commit: 20, Prepare: 15}}, // behind: kept
-		{projection.Position{Commit: 5, Prepare: 99}, projection.Position{Commit: 20, Prepare: 15}},  // behind: kept
-		{projection.Position{Commit: 20, Prepare: 18}, projection.Position{Commit: 20, Prepare: 18}},
-		{projection.Position{Commit: math.MaxInt64, Prepare: math.MaxInt64}, projection.Position{Commit: math.MaxInt64, Prepare: math.MaxInt64}},
-	}
-	for _, st := range steps {
-		save("live", st.save)
-		if got := load("live"); got == nil || *got != st.want {
-			t.Fatalf("after saving %v: checkpoint %v, want %v", st.save, got, st.want)
-		}
-	}
 	if err := s.SaveCheckpoint(ctx, "live", projection.Position{Commit: math.MaxUint64}); err == nil {
 		t.Error("a position beyond int64 was accepted")
 	}
-	if p := load("rebuild"); p != nil {
-		t.Errorf("another name sees checkpoint %v", p)
+	if err := s.SaveCheckpoint(ctx, "live", projection.Position{Commit: 7, Prepare: 7}); err != nil {
+		t.Fatal(err)
 	}
 	if err := s.DeleteCheckpoint(ctx, "live"); err != nil {
 		t.Fatal(err)
 	}
-	if p := load("live"); p != nil {
-		t.Errorf("deleted checkpoint = %v", p)
+	if p, err := s.LoadCheckpoint(ctx, "live"); p != nil || err != nil {
+		t.Errorf("deleted checkpoint = %v, %v; want none", p, err)
 	}
 }
-
 func TestCollectionsAreSeparate(t *testing.T) {
 	t.Parallel()
 	live, client, _ := newStore(t, Collections{})
