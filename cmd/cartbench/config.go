@@ -81,7 +81,7 @@ Usage: cartbench [flags]
 	hist := envParsed("CARTBENCH_HISTORY", 10000, strconv.Atoi, &envErrs)
 	maxOps := envParsed("CARTBENCH_MAX_OPS", 200000, strconv.Atoi, &envErrs)
 	visOps := envParsed("CARTBENCH_VISIBILITY_OPS", 500, strconv.Atoi, &envErrs)
-	wait := envParsed("CARTBENCH_WAIT_TIMEOUT", 5*time.Minute, time.ParseDuration, &envErrs)
+	wait := envParsed("CARTBENCH_WAIT_TIMEOUT", 15*time.Minute, time.ParseDuration, &envErrs)
 	inMem := envParsed("CARTBENCH_ESDB_IN_MEMORY", false, strconv.ParseBool, &envErrs)
 	snap := envParsed("CARTBENCH_SNAPSHOT_EVERY", 0, strconv.Atoi, &envErrs)
 

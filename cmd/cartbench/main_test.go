@@ -254,7 +254,7 @@ func TestCountingHandler(t *testing.T) {
 func sampleReport() Report {
 	retries, flushes := int64(42), int64(5)
 	return Report{
-		Machine:  Machine{GOOS: "linux", GOARCH: "amd64", NumCPU: 2, CPU: "Test CPU", GoVersion: "go1.26"},
+		Machine:  Machine{GOOS: "linux", GOARCH: "amd64", NumCPU: 2, CPU: "Test CPU", GoVersion: "go1.26", LoadAvgStart: "0.50 0.40 0.30", LoadAvgEnd: "1.50 0.60 0.35"},
 		Stack:    StackInfo{InProcess: true, EventStore: "EventStoreDB stand-in, in memory", ReadModel: "FerretDB", Snapshots: "command-svc default"},
 		Settings: Settings{Duration: "5s", Concurrency: 8, History: 10000, MaxOps: 200000, VisibilityOps: 500},
 		Scenarios: []Scenario{
@@ -274,6 +274,7 @@ func TestWriteTable(t *testing.T) {
 	s := out.String()
 	for _, want := range []string{
 		"linux/amd64, 2 CPUs, Test CPU, go1.26",
+		"0.50 0.40 0.30 at start, 1.50 0.60 0.35 at end",
 		"in-process: EventStoreDB stand-in, in memory; FerretDB; snapshots: command-svc default",
 		"5s per scenario, 8 workers, history 10000 events",
 		"1.23ms", "12.3ms", "123.4ms", "1.23s", "250.0ms",

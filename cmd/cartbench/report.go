@@ -31,6 +31,11 @@ type Machine struct {
 	NumCPU    int    `json:"num_cpu"`
 	CPU       string `json:"cpu,omitempty"`
 	GoVersion string `json:"go_version"`
+	// LoadAvgStart and LoadAvgEnd are the 1, 5 and 15 minute load
+	// averages before and after the run (Linux): other processes on the
+	// same CPUs move every number, and this says how much there were.
+	LoadAvgStart string `json:"load_avg_start,omitempty"`
+	LoadAvgEnd   string `json:"load_avg_end,omitempty"`
 }
 
 // StackInfo says what was measured: the stores bound the numbers more than
@@ -103,7 +108,21 @@ func newScenario(name, description string, workers int, res loadgen.Result, expe
 }
 
 func machine() Machine {
-	return Machine{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, NumCPU: runtime.NumCPU(), CPU: cpuModel(), GoVersion: runtime.Version()}
+	return Machine{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, NumCPU: runtime.NumCPU(), CPU: cpuModel(), GoVersion: runtime.Version(), LoadAvgStart: loadAvg()}
+}
+
+// loadAvg is the 1, 5 and 15 minute load averages where the OS tells them
+// cheaply (Linux); empty elsewhere.
+func loadAvg() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return ""
+	}
+	f := strings.Fields(string(data))
+	if len(f) < 3 {
+		return ""
+	}
+	return strings.Join(f[:3], " ")
 }
 
 // cpuModel is the processor's name where the OS tells it cheaply (Linux);
@@ -167,6 +186,9 @@ func writeTable(w io.Writer, r Report) error {
 		cpu = ", " + m.CPU
 	}
 	fmt.Fprintf(&b, "machine   %s/%s, %d CPUs%s, %s\n", m.GOOS, m.GOARCH, m.NumCPU, cpu, m.GoVersion)
+	if m.LoadAvgStart != "" {
+		fmt.Fprintf(&b, "load      %s at start, %s at end (1/5/15 min averages; the stack and the benchmark share these CPUs with whatever else runs)\n", m.LoadAvgStart, m.LoadAvgEnd)
+	}
 	if r.Stack.InProcess {
 		fmt.Fprintf(&b, "stack     in-process: %s; %s; snapshots: %s\n", r.Stack.EventStore, r.Stack.ReadModel, r.Stack.Snapshots)
 	} else {

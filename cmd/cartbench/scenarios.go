@@ -174,11 +174,14 @@ type scenario struct {
 	// written collects the versions the scenario's commands returned;
 	// nil for scenarios that do not write.
 	written *versions
+	// rows turns the run's result into rows; nil makes the one row of
+	// name and description.
+	rows func(loadgen.Result) []Scenario
 }
 
 // run runs s, waits for the read model to reflect its writes and returns
-// its row.
-func (b *bench) run(ctx context.Context, s scenario) (Scenario, error) {
+// its rows.
+func (b *bench) run(ctx context.Context, s scenario) ([]Scenario, error) {
 	fmt.Fprintf(b.progress, "cartbench: %s: workers=%d, up to %v or %d ops…\n", s.name, s.workers, s.duration, s.maxOps)
 	var retries0, flushes0, flushed0 int64
 	if b.logs != nil {
@@ -186,28 +189,34 @@ func (b *bench) run(ctx context.Context, s scenario) (Scenario, error) {
 	}
 	res := loadgen.Run(ctx, loadgen.Config{Workers: s.workers, Duration: s.duration, MaxOps: s.maxOps, Classify: classify}, s.op)
 	if err := ctx.Err(); err != nil {
-		return Scenario{}, err
+		return nil, err
 	}
-	row := newScenario(s.name, s.description, s.workers, res, s.expected)
+	rows := []Scenario{newScenario(s.name, s.description, s.workers, res, s.expected)}
+	if s.rows != nil {
+		rows = s.rows(res)
+	}
+	var catchUp time.Duration
 	if s.written != nil {
 		written := s.written.snapshot()
 		for u, v := range written {
 			b.known[u] = v
 		}
-		d, err := b.catchUp(ctx, written)
-		if err != nil {
-			return row, fmt.Errorf("%s: %w", s.name, err)
-		}
-		row.CatchUpMs = ms(d)
-	}
-	if b.logs != nil {
-		row.ConflictRetries = ptr(b.logs.conflictRetries.Load() - retries0)
-		if n := b.logs.flushes.Load() - flushes0; n > 0 {
-			row.ProjectorFlushes = ptr(n)
-			row.ProjectorEventsPerFlush = float64(b.logs.flushedEvents.Load()-flushed0) / float64(n)
+		var err error
+		if catchUp, err = b.catchUp(ctx, written); err != nil {
+			return rows, fmt.Errorf("%s: %w", s.name, err)
 		}
 	}
-	return row, nil
+	for i := range rows {
+		rows[i].CatchUpMs = ms(catchUp)
+		if b.logs != nil {
+			rows[i].ConflictRetries = ptr(b.logs.conflictRetries.Load() - retries0)
+			if n := b.logs.flushes.Load() - flushes0; n > 0 {
+				rows[i].ProjectorFlushes = ptr(n)
+				rows[i].ProjectorEventsPerFlush = float64(b.logs.flushedEvents.Load()-flushed0) / float64(n)
+			}
+		}
+	}
+	return rows, nil
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -364,15 +373,37 @@ func (b *bench) seedHistory(user string) scenario {
 	}
 }
 
-// oneWorker is AddItem on one cart from a single worker: the latency of a
-// command without contention, which is what a long history could slow.
-func (b *bench) oneWorker(name, description, user string) scenario {
+// historyPair is AddItem from one worker alternating between a fresh cart
+// and the cart with the long history: the latency of a command without
+// contention, which is what a long history could slow. Alternating, rather
+// than running one cart after the other, exposes both series to the same
+// machine load, so that their ratio means something on a busy box. Each
+// row's ops/s is that of a sequential client of its cart alone (ops over
+// the time spent in its calls).
+func (b *bench) historyPair(historyUser string) scenario {
 	written := newVersions()
+	fresh, hist := loadgen.NewRecorder(classify), loadgen.NewRecorder(classify)
+	freshOp := b.rotatingAdds(b.runID+"-fresh", written)
+	histOp := b.rotatingAdds(historyUser, written)
 	return scenario{
-		name: name, description: description,
-		workers: 1, maxOps: b.cfg.MaxOps, duration: b.cfg.Duration,
+		name:    rowFresh + " / " + rowHistory,
+		workers: 1, maxOps: 2 * b.cfg.MaxOps, duration: 2 * b.cfg.Duration,
 		written: written,
-		op:      b.rotatingAdds(user, written),
+		op: func(ctx context.Context, w, seq int) (time.Duration, error) {
+			op, rec := freshOp, fresh
+			if seq%2 == 1 {
+				op, rec = histOp, hist
+			}
+			d, err := op(ctx, w, seq/2)
+			rec.Record(d, err)
+			return d, err
+		},
+		rows: func(loadgen.Result) []Scenario {
+			return []Scenario{
+				newScenario(rowFresh, "AddItem on a cart with no history, one worker, alternating with the next row", 1, fresh.Result(fresh.Busy()), nil),
+				newScenario(rowHistory, fmt.Sprintf("AddItem on the cart seeded with %d events, alternating with the row above", b.cfg.History), 1, hist.Result(hist.Busy()), nil),
+			}
+		},
 	}
 }
 
