@@ -21,16 +21,8 @@ var _ projection.Source = Source{}
 // New returns the source for store.
 func New(store *eventstore.Store) Source { return Source{Store: store} }
 
-// Subscribe implements projection.Source. It pings the store first: while
-// the adapter does not know the store to be up, the first call it lets
-// through is its probe, and a subscription that is the probe keeps the
-// adapter "unsure" for as long as it lives, so every other call (health
-// pings included) fails fast as unavailable. With the ping as the probe,
-// the subscription starts on a store known to answer.
+// Subscribe implements projection.Source.
 func (s Source) Subscribe(ctx context.Context, from *projection.Position) (projection.Subscription, error) {
-	if err := s.Store.Ping(ctx); err != nil {
-		return nil, err
-	}
 	var f *eventstore.Position
 	if from != nil {
 		f = &eventstore.Position{Commit: from.Commit, Prepare: from.Prepare}
