@@ -95,6 +95,7 @@ func listen(t *testing.T) net.Listener {
 func (e *env) restartQuery() {
 	e.t.Helper()
 	e.runQuery(relisten(e.t, e.queryAddr), relisten(e.t, e.adminAddr))
+	waitServing(e.t, dial(e.t, e.queryAddr))
 }
 
 // runQuery runs query-svc until stopQuery.

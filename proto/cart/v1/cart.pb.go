@@ -168,8 +168,9 @@ type Cart struct {
 	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// The lines, in the order their products were first added.
 	Items []*CartItem `protobuf:"bytes,2,rep,name=items,proto3" json:"items,omitempty"`
-	// Sum of the line totals; zero in the cart's currency (or with an empty
-	// currency code when the cart has never held an item).
+	// Sum of the line totals, in the cart's currency. An empty cart has no
+	// currency (it may be filled again in any): its total is zero with an
+	// empty currency code.
 	Total *Money `protobuf:"bytes,3,opt,name=total,proto3" json:"total,omitempty"`
 	// Sum of the quantities of all lines.
 	ItemCount int32 `protobuf:"varint,4,opt,name=item_count,json=itemCount,proto3" json:"item_count,omitempty"`
