@@ -206,7 +206,8 @@ func TestFingerprint(t *testing.T) {
 	if command.Fingerprint("u", cart.CheckoutCart{CheckoutID: "x"}) != command.Fingerprint("u", cart.CheckoutCart{CheckoutID: "y"}) {
 		t.Error("checkout fingerprint depends on the derived checkout ID")
 	}
-	if command.CheckoutID("c1") != command.CheckoutID("c1") || command.CheckoutID("c1") == command.CheckoutID("c2") {
+	first, again := command.CheckoutID("c1"), command.CheckoutID("c1")
+	if first != again || first == command.CheckoutID("c2") {
 		t.Error("checkout IDs are not derived from command IDs")
 	}
 }

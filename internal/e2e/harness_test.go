@@ -30,7 +30,6 @@ type env struct {
 	cmd      cartv1.CartCommandServiceClient
 	query    cartv1.CartQueryServiceClient
 	admin    cartv1.CartAdminServiceClient
-	queryOpt querysvc.Config
 
 	queryAddr, adminAddr string
 	stopQuery            func()
