@@ -257,9 +257,25 @@ func (s *Store) readEach(ctx context.Context, userIDs []string, proj any) (map[s
 // embeddedmongo compat tests), so after a write error the batch is written
 // again one document at a time; the version guard makes that harmless.
 func (s *Store) WriteCarts(ctx context.Context, writes []projection.CartWrite) ([]string, error) {
-	if len(writes) == 0 {
-		return nil, nil
+	var conflicts []string
+	for len(writes) > 0 {
+		n := min(len(writes), maxBulkWrites)
+		c, err := s.writeChunk(ctx, writes[:n])
+		if err != nil {
+			return nil, err
+		}
+		conflicts = append(conflicts, c...)
+		writes = writes[n:]
 	}
+	return conflicts, nil
+}
+
+// maxBulkWrites bounds one bulk write: FerretDB 1.24 never answers a bulk
+// write of 100 or more replaces that match existing documents (one SQLite
+// cursor per statement, a pool of 100; see the embeddedmongo compat tests).
+const maxBulkWrites = 50
+
+func (s *Store) writeChunk(ctx context.Context, writes []projection.CartWrite) ([]string, error) {
 	models := make([]mongo.WriteModel, len(writes))
 	for i, w := range writes {
 		doc := toDoc(w.Doc)
