@@ -36,6 +36,14 @@ func (p *Projector) flush(ctx context.Context, b *batch) (int, error) {
 	defer p.flushMu.Unlock()
 	var states []*cartState
 	if len(b.entries) > 0 {
+		// Before the write, not after: a write that fails for us (a
+		// cancelled context, a lost reply) may still have landed.
+		last := b.entries[len(b.entries)-1].ev.Position
+		p.update(func(pr *Progress) {
+			if pr.LastEvent == nil || pr.LastEvent.Less(last) {
+				pr.LastEvent = &last
+			}
+		})
 		var err error
 		if states, err = p.storeCarts(ctx, b.entries); err != nil {
 			return 0, err
@@ -57,12 +65,6 @@ func (p *Projector) flush(ctx context.Context, b *batch) (int, error) {
 				}
 			}
 		}
-		last := b.entries[len(b.entries)-1].ev.Position
-		p.update(func(pr *Progress) {
-			if pr.LastEvent == nil || pr.LastEvent.Less(last) {
-				pr.LastEvent = &last
-			}
-		})
 	}
 	if b.pos != nil && (b.stored == nil || b.stored.Less(*b.pos)) {
 		if err := p.cfg.Store.SaveCheckpoint(ctx, p.cfg.Name, *b.pos); err != nil {

@@ -64,12 +64,14 @@ type Config struct {
 type Progress struct {
 	// Checkpoint is the last position stored (nil: none yet).
 	Checkpoint *Position
-	// LastEvent is the position of the last cart event whose document
-	// change (or parking) is stored, even if the checkpoint after it could
-	// not be; nil: none since start. Unlike Checkpoint it is always the
-	// position of a cart event, which another projector of the same log is
-	// sure to reach: a rebuild waits for its own checkpoint to pass the live
-	// projector's LastEvent before it switches readers over.
+	// LastEvent is the position of the last cart event the projector has
+	// sent to the store since start (nil: none): the read model holds no
+	// effect of any later event, even if a write failed for the projector
+	// but landed, or the checkpoint after it could not be stored. Unlike
+	// Checkpoint it is always the position of a cart event, which another
+	// projector of the same log is sure to reach: a rebuild waits for its
+	// own checkpoint to pass the stopped live projector's LastEvent before
+	// it switches readers over.
 	LastEvent *Position
 	// EventsProcessed counts events flushed since start (applied, skipped
 	// as redelivered, or parked).
