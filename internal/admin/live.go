@@ -60,7 +60,8 @@ type Live struct {
 	proj     *projection.Projector
 	stopProj context.CancelFunc // nil when the projector is not running
 	projDone chan struct{}
-	held     bool // a rebuild holds the live projector stopped
+	held     bool   // a rebuild holds the live projector stopped
+	switches uint64 // counts swaps, so that follow can tell its catalog read is out of date
 }
 
 // liveStore is one carts collection as readers use it. Retiring it (under
@@ -200,6 +201,9 @@ func (l *Live) resolve(ctx context.Context) (string, bool) {
 // follow switches to the collection the catalog names, if another replica
 // switched it. A rebuild of this process holds the switch itself.
 func (l *Live) follow(ctx context.Context) {
+	l.mu.Lock()
+	gen := l.switches
+	l.mu.Unlock()
 	name, err := l.cfg.Catalog.Active(ctx)
 	if err != nil {
 		l.log.Debug("cannot read the active carts collection", "err", err)
@@ -207,7 +211,9 @@ func (l *Live) follow(ctx context.Context) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if l.held || l.runCtx == nil || name == l.Collection() {
+	// A switch since the read (a rebuild of this process) makes the read
+	// out of date: acting on it would switch back to a retired collection.
+	if l.held || l.runCtx == nil || gen != l.switches || name == l.Collection() {
 		return
 	}
 	l.log.Info("read model switched elsewhere; following", "from", l.Collection(), "to", name)
@@ -220,6 +226,7 @@ func (l *Live) follow(ctx context.Context) {
 // previous one once the reads in flight on it are done.
 func (l *Live) swapLocked(name string) {
 	old := l.cur.Swap(&liveStore{name: name, store: l.cfg.Open(name)})
+	l.switches++
 	if n := l.cfg.Projection.Notifier; n != nil {
 		// Waiters for a version read again: the new collection may hold it
 		// already, and no projector will announce it again.

@@ -117,6 +117,8 @@ func (s *Service) Rebuild(ctx context.Context, report func(Progress)) (RebuildRe
 	}
 	stopR()
 	final := rep.finish()
+	log.Info("rebuild passed the live projector", "live_last_event", positionAttr(livePr.LastEvent),
+		"live_checkpoint", positionAttr(livePr.Checkpoint), "rebuild_checkpoint", final.Position.String())
 
 	// 4. Switch: record it, then move readers and the live projector.
 	if err := cat.SetActive(ctx, name); err != nil {
@@ -160,4 +162,11 @@ func (s *Service) Rebuild(ctx context.Context, report func(Progress)) (RebuildRe
 		log.Warn("shutting down before dropping the previous collection; drop it by hand", "previous", old)
 	}
 	return res, nil
+}
+
+func positionAttr(p *projection.Position) string {
+	if p == nil {
+		return "none"
+	}
+	return p.String()
 }
