@@ -94,11 +94,15 @@ func (e *env) startWriter(users ...string) *writer {
 	w := &writer{e: e, stop: make(chan struct{}), done: make(chan struct{}), last: map[string]int64{}}
 	go func() {
 		defer close(w.done)
+		// Paced, so that the writes overlap the whole operation without
+		// starving the other tests of CPU.
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
 		for i := 0; ; i++ {
 			select {
 			case <-w.stop:
 				return
-			default:
+			case <-tick.C:
 			}
 			u := users[i%len(users)]
 			resp, err := e.cmd.AddItem(ctx(e.t), &cartv1.AddItemRequest{
@@ -139,11 +143,13 @@ func (e *env) startReader(users ...string) *reader {
 	seen := map[string]int64{}
 	go func() {
 		defer close(r.done)
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
 		for i := 0; ; i++ {
 			select {
 			case <-r.stop:
 				return
-			default:
+			case <-tick.C:
 			}
 			u := users[i%len(users)]
 			resp, err := e.query.GetCart(ctx(e.t), &cartv1.GetCartRequest{UserId: u})
@@ -349,6 +355,7 @@ func (e *env) appendRaw(user, eventType, data string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	cfg.Logger = esdb.NoopLogging()
 	c, err := esdb.NewClient(cfg)
 	if err != nil {
 		e.t.Fatal(err)
