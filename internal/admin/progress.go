@@ -11,6 +11,11 @@ import (
 // DefaultProgressInterval is how often a running operation reports progress.
 const DefaultProgressInterval = 500 * time.Millisecond
 
+// progressLogEvery spaces the progress lines in the log: the caller's
+// stream gets every report, the log one every few seconds (and the first
+// and the last).
+const progressLogEvery = 5 * time.Second
+
 // rateSmoothing weighs the latest interval's rate against the earlier ones
 // (exponential moving average), so that events/s and the ETA do not jump
 // with every batch.
@@ -91,6 +96,7 @@ type reporter struct {
 	report   func(Progress)
 	log      *slog.Logger
 	op       string
+	logged   time.Time // when progress was last logged
 }
 
 // startReporter reports once at once (so that a caller sees the target
@@ -104,7 +110,7 @@ func startReporter(op string, p *projection.Projector, target projection.Positio
 	if r.report == nil {
 		r.report = func(Progress) {}
 	}
-	r.emit()
+	r.emit(true)
 	go func() {
 		defer close(r.done)
 		t := time.NewTicker(interval)
@@ -114,18 +120,22 @@ func startReporter(op string, p *projection.Projector, target projection.Positio
 			case <-r.stop:
 				return
 			case <-t.C:
-				r.emit()
+				r.emit(false)
 			}
 		}
 	}()
 	return r
 }
 
-func (r *reporter) emit() Progress {
-	pr := r.m.sample(time.Now(), r.p.Progress())
-	r.log.Info(r.op+" progress", "events_processed", pr.EventsProcessed,
-		"events_per_second", int64(pr.EventsPerSecond), "position", pr.Position.String(),
-		"target", pr.Target.String(), "eta", etaAttr(pr.ETA))
+func (r *reporter) emit(log bool) Progress {
+	now := time.Now()
+	pr := r.m.sample(now, r.p.Progress())
+	if log || now.Sub(r.logged) >= progressLogEvery {
+		r.logged = now
+		r.log.Info(r.op+" progress", "events_processed", pr.EventsProcessed,
+			"events_per_second", int64(pr.EventsPerSecond), "position", pr.Position.String(),
+			"target", pr.Target.String(), "eta", etaAttr(pr.ETA))
+	}
 	r.report(pr)
 	return pr
 }
@@ -139,7 +149,7 @@ func (r *reporter) halt() {
 // finish stops the periodic reports and reports the final progress.
 func (r *reporter) finish() Progress {
 	r.halt()
-	return r.emit()
+	return r.emit(true)
 }
 
 func etaAttr(d time.Duration) string {
