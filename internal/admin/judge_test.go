@@ -37,7 +37,7 @@ func TestJudge(t *testing.T) {
 	if upTo.Less(poison.Position) {
 		upTo = poison.Position
 	}
-	u1 = append(u1, log.append(t, "u1", add("p1", 5)))
+	log.append(t, "u1", add("p1", 5))
 	log.append(t, "u3", add("p1", 1))
 	log.appendRaw(t, "u4", "CouponApplied", []byte(`{}`))
 	s := judgeService(t, log)

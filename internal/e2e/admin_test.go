@@ -58,17 +58,6 @@ func recvAll[M any, R any](t *testing.T, recv func() (M, error), split func(M) (
 	}
 }
 
-func (e *env) rebuild(c context.Context) (streamReport[*cartv1.RebuildResult], error) {
-	e.t.Helper()
-	stream, err := e.admin.RebuildReadModel(c, &cartv1.RebuildReadModelRequest{})
-	if err != nil {
-		return streamReport[*cartv1.RebuildResult]{}, err
-	}
-	return recvAll(e.t, stream.Recv, func(m *cartv1.RebuildReadModelResponse) (*cartv1.Progress, *cartv1.RebuildResult, bool) {
-		return m.GetProgress(), m.GetResult(), m.GetResult() != nil
-	})
-}
-
 func (e *env) verify(c context.Context) (streamReport[*cartv1.VerifyResult], error) {
 	e.t.Helper()
 	stream, err := e.admin.VerifyReadModel(c, &cartv1.VerifyReadModelRequest{})
