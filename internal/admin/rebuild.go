@@ -15,8 +15,8 @@ const switchReadTimeout = 10 * time.Second
 type RebuildResult struct {
 	// Collection now holds the carts.
 	Collection string
-	// Previous is the collection that was in use before (dropped after
-	// DropDelay unless Close came first).
+	// Previous is the collection that was in use before; it is dropped in
+	// the background DropDelay after the switch, unless Close comes first.
 	Previous string
 	// Carts is how many documents Collection held right after the switch.
 	Carts int64
@@ -41,8 +41,8 @@ type RebuildResult struct {
 //     projector starts again on it from the new collection's checkpoint:
 //     events written during the switch are picked up from there, and the
 //     version guard makes any overlap harmless.
-//  5. After DropDelay (other replicas follow the catalog meanwhile) the
-//     previous collection is dropped.
+//  5. Rebuild returns; after DropDelay (other replicas follow the catalog
+//     meanwhile) the previous collection is dropped in the background.
 //
 // No reader ever sees a half-built collection or a cart going back in
 // versions. report receives progress (nil: logged only). When ctx ends or
@@ -152,15 +152,21 @@ func (s *Service) Rebuild(ctx context.Context, report func(Progress)) (RebuildRe
 	log.Info("read model switched", "previous", old, "carts", carts,
 		"events_processed", res.EventsProcessed, "duration", res.Duration)
 
-	// 5. Drop the previous collection once other replicas have followed.
-	t := time.NewTimer(s.cfg.DropDelay)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		s.dropQuietly(s.base, old)
-	case <-s.base.Done():
-		log.Warn("shutting down before dropping the previous collection; drop it by hand", "previous", old)
-	}
+	// 5. Drop the previous collection once other replicas have followed;
+	// the caller need not wait for that. Close waits for it (or cancels it).
+	s.ops.Add(1) // safe: this operation's own count keeps the group above 0
+	go func() {
+		defer s.ops.Done()
+		t := time.NewTimer(s.cfg.DropDelay)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			s.dropQuietly(s.base, old)
+			log.Info("previous collection dropped", "previous", old)
+		case <-s.base.Done():
+			log.Warn("shutting down before dropping the previous collection; drop it by hand", "previous", old)
+		}
+	}()
 	return res, nil
 }
 
