@@ -54,6 +54,9 @@ type Live struct {
 	log *slog.Logger
 
 	cur atomic.Pointer[liveStore] // nil until the active collection is known
+	// last is the latest live projector, readable without mu (health
+	// checks must not wait for a replay holding mu).
+	last atomic.Pointer[projection.Projector]
 
 	mu       sync.Mutex
 	runCtx   context.Context // set while Run runs
@@ -137,9 +140,7 @@ func (l *Live) Collection() string {
 
 // Progress is the live projector's progress (zero before it starts).
 func (l *Live) Progress() projection.Progress {
-	l.mu.Lock()
-	p := l.proj
-	l.mu.Unlock()
+	p := l.last.Load()
 	if p == nil {
 		return projection.Progress{}
 	}
@@ -260,6 +261,7 @@ func (l *Live) startLocked() {
 		_ = p.Run(ctx) // returns only when stopped; failures are retried inside
 	}()
 	l.proj, l.stopProj, l.projDone = p, cancel, done
+	l.last.Store(p)
 }
 
 // stopLocked stops the live projector and waits until it has flushed.
