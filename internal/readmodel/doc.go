@@ -26,12 +26,16 @@
 //	  stale_reason: string   which event and why; absent unless stale
 //	}
 //	checkpoints: {
-//	  _id:        string     projector name
+//	  _id:        string     projector name (the name of the carts collection it writes)
 //	  commit:     int64      $all commit position the projector has stored everything up to
 //	  prepare:    int64      $all prepare position
 //	  updated_at: date       when it was stored
 //	}
+//	readmodel_meta: { _id: "active", carts: string, updated_at: date }
+//	                         the carts collection in use (Catalog); absent: "carts"
+//	parked_events:           events the projector could not apply (ParkingLot)
 //
 // Collection names are per Store (Collections), so that a rebuild can
-// project into a fresh carts collection while queries read the current one.
+// project into a fresh carts collection (carts_<time>) while queries read
+// the current one, and then switch by updating readmodel_meta.
 package readmodel
