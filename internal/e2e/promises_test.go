@@ -173,7 +173,7 @@ func TestReadYourWrites(t *testing.T) {
 	}
 	// A version that never comes: the server answers UNAVAILABLE before the
 	// caller's deadline, telling it to retry.
-	c, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_, err := e.query.GetCart(c, &cartv1.GetCartRequest{UserId: "ryw", MinVersion: proto.Int64(99)})
 	if status.Code(err) != codes.Unavailable {
