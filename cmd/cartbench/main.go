@@ -218,7 +218,12 @@ func (b *bench) notes(rep Report) []string {
 		if okM {
 			line += fmt.Sprintf("; many users with %d workers: p50 %s, p99 %s, %.0f commands/s", many.Workers, fmtMs(many.P50Ms), fmtMs(many.P99Ms), many.OpsPerSecond)
 		}
-		n = append(n, line+". command-svc loads a cart from its latest snapshot (snapshots: "+orUnknown(rep.Stack.Snapshots)+"), so the history should not show")
+		if rep.Stack.Snapshots == "off" {
+			line += ". Snapshots are off: every command replays the whole history"
+		} else {
+			line += ". command-svc loads a cart from its latest snapshot plus the events after it (snapshots: " + orUnknown(rep.Stack.Snapshots) + "), so the cost should stay flat as the history grows"
+		}
+		n = append(n, line)
 	}
 	if hot, ok := find(rep, rowHot); ok {
 		line := fmt.Sprintf("hot cart: %d workers on one cart; Aborted counts commands that still conflicted after command-svc's own retries (expected under contention, not a fault)", hot.Workers)
