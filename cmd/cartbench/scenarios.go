@@ -161,7 +161,8 @@ func (b *bench) getCart(ctx context.Context, user string, minVersion *int64, tim
 	return resp.GetCart(), nil
 }
 
-// scenario is one row of the report in the making.
+// scenario is one measured run: one row of the report, or two for an
+// interleaved pair (see rows).
 type scenario struct {
 	name, description string
 	workers           int
