@@ -14,6 +14,7 @@ type RuleError struct {
 	Message string
 }
 
+// Error is the human-readable message; callers branch on Reason instead.
 func (e *RuleError) Error() string { return e.Message }
 
 // Is makes errors.Is match any RuleError with the same reason, so that the
@@ -59,6 +60,7 @@ type ValidationError struct {
 	Violations []FieldViolation
 }
 
+// Error lists every violation, for logs and the status message.
 func (e *ValidationError) Error() string {
 	parts := make([]string, len(e.Violations))
 	for i, v := range e.Violations {

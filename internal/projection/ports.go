@@ -138,6 +138,8 @@ type GapError struct {
 	Revision   int64
 }
 
+// Error says both versions, which is what an operator needs to find the
+// missing events.
 func (e *GapError) Error() string {
 	return fmt.Sprintf("version gap: document at %d, event revision %d", e.DocVersion, e.Revision)
 }
