@@ -39,6 +39,7 @@ type DecodeError struct {
 
 // Error names the event type, since that is what an operator looks up first.
 func (e *DecodeError) Error() string { return fmt.Sprintf("decode %s event: %v", e.Type, e.Err) }
+
 // Unwrap lets callers test for ErrUnknownEventType with errors.Is.
 func (e *DecodeError) Unwrap() error { return e.Err }
 
