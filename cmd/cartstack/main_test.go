@@ -1,0 +1,106 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/proto"
+
+	cartv1 "github.com/acme/cart/proto/cart/v1"
+)
+
+// syncBuffer lets the test read what run prints while run is writing.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestRunServesThenStopsCleanly runs the local stack as a newcomer would
+// (on free ports), uses both services through the printed addresses, and
+// stops it as Ctrl-C would.
+func TestRunServesThenStopsCleanly(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuffer
+	done := make(chan error, 1)
+	go func() {
+		done <- run(ctx, []string{
+			"-command-listen", "127.0.0.1:0", "-query-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0",
+			"-esdb-listen", "127.0.0.1:0", "-mongo-listen", "127.0.0.1:0", "-data-dir", t.TempDir(), "-log-level", "warn",
+		}, &stdout, &stderr)
+	}()
+	addr := func(name string) string {
+		m := regexp.MustCompile(name + `\s+(127\.0\.0\.1:\d+)`).FindStringSubmatch(stdout.String())
+		if m == nil {
+			return ""
+		}
+		return m[1]
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for !strings.Contains(stdout.String(), "Ctrl-C stops everything") {
+		select {
+		case err := <-done:
+			t.Fatalf("run returned early: %v\n%s", err, stderr.String())
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("not ready after 60s:\n%s\n%s", stdout.String(), stderr.String())
+		}
+	}
+	for _, want := range []string{"grpcurl", "cart.v1.CartCommandService/AddItem", "esdb://", "mongodb://"} {
+		if !strings.Contains(stdout.String(), want) {
+			t.Errorf("output lacks %q:\n%s", want, stdout.String())
+		}
+	}
+
+	dial := func(a string) *grpc.ClientConn {
+		conn, err := grpc.NewClient(a, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		return conn
+	}
+	cmd := cartv1.NewCartCommandServiceClient(dial(addr("command-svc")))
+	qry := cartv1.NewCartQueryServiceClient(dial(addr("query-svc")))
+	cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
+	defer ccancel()
+	added, err := cmd.AddItem(cctx, &cartv1.AddItemRequest{UserId: "newcomer", ProductId: "sku-1", Quantity: 2,
+		UnitPrice: &cartv1.Money{CurrencyCode: "EUR", Units: 9, Nanos: 990_000_000}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := qry.GetCart(cctx, &cartv1.GetCartRequest{UserId: "newcomer", MinVersion: proto.Int64(added.GetVersion())})
+	if err != nil || got.GetCart().GetItemCount() != 2 {
+		t.Fatalf("GetCart = %v, %v", got, err)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("run after Ctrl-C: %v\n%s", err, stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		t.Fatal("run did not stop within 60s")
+	}
+}
