@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/acme/cart/internal/commandsvc"
+	"github.com/acme/cart/internal/logconfig"
 )
 
 func main() {
@@ -101,26 +102,12 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 
 // Validate reports every problem at once.
 func (c config) Validate() error {
-	var errs []error
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		errs = append(errs, fmt.Errorf("log-level %q: want debug, info, warn or error", c.LogLevel))
-	}
-	if c.LogFormat != "json" && c.LogFormat != "text" {
-		errs = append(errs, fmt.Errorf("log-format %q: want json or text", c.LogFormat))
-	}
-	return errors.Join(append(errs, c.Service.Validate())...)
+	return errors.Join(logconfig.Validate(c.LogLevel, c.LogFormat), c.Service.Validate())
 }
 
 // logger builds the service's logger as configured (validated before).
 func (c config) logger(w io.Writer) *slog.Logger {
-	var level slog.Level
-	_ = level.UnmarshalText([]byte(c.LogLevel))
-	opts := &slog.HandlerOptions{Level: level}
-	if c.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(w, opts))
-	}
-	return slog.New(slog.NewJSONHandler(w, opts))
+	return logconfig.New(w, c.LogLevel, c.LogFormat)
 }
 
 func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) error {
