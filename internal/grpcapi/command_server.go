@@ -124,12 +124,7 @@ func (s *CommandServer) CheckoutCart(ctx context.Context, req *cartv1.CheckoutCa
 		out.Total = cartMoneyToProto(co.Total)
 		out.Items = make([]*cartv1.CartItem, 0, len(co.Items))
 		for _, it := range co.Items {
-			out.Items = append(out.Items, &cartv1.CartItem{
-				ProductId: it.ProductID,
-				Quantity:  int32(it.Quantity),
-				UnitPrice: cartMoneyToProto(it.UnitPrice),
-				LineTotal: cartMoneyToProto(it.LineTotal()),
-			})
+			out.Items = append(out.Items, itemToProto(it))
 		}
 	}
 	return out, nil
