@@ -52,3 +52,31 @@ func entryToProto(e query.Entry) *cartv1.CartEvent {
 	}
 	return pe
 }
+
+// cartViewToProto renders a cart as every query RPC returns it.
+func cartViewToProto(v query.CartView) *cartv1.Cart {
+	out := &cartv1.Cart{
+		UserId:    v.UserID,
+		Items:     make([]*cartv1.CartItem, 0, len(v.Lines)),
+		Total:     cartMoneyToProto(v.Total),
+		ItemCount: int32(v.ItemCount),
+		Version:   v.Version,
+		Stale:     v.Stale,
+	}
+	for _, l := range v.Lines {
+		out.Items = append(out.Items, &cartv1.CartItem{
+			ProductId: l.ProductID,
+			Quantity:  int32(l.Quantity),
+			UnitPrice: cartMoneyToProto(l.UnitPrice),
+			LineTotal: cartMoneyToProto(l.LineTotal),
+		})
+	}
+	if v.Version >= 0 && !v.UpdateTime.IsZero() {
+		out.UpdateTime = timestamppb.New(v.UpdateTime)
+	}
+	return out
+}
+
+func cartMoneyToProto(m cart.Money) *cartv1.Money {
+	return &cartv1.Money{CurrencyCode: m.CurrencyCode, Units: m.Units, Nanos: m.Nanos}
+}
