@@ -263,6 +263,12 @@ func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
 			select {
 			case msgs <- received{m, err}:
 			case <-readCtx.Done():
+				// Keep a message already read if there is room: the
+				// shutdown drains it into the final flush.
+				select {
+				case msgs <- received{m, err}:
+				default:
+				}
 				return
 			}
 			if err != nil {
@@ -289,23 +295,37 @@ func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
 		}
 		return err
 	}
+	// shutdown stores what was received, so a restart redelivers less. It
+	// also runs when a flush failed only because ctx ended in the middle of
+	// it: that batch is still whole and must not be dropped.
+	shutdown := func() (bool, error) {
+		stopReading()
+		<-readerDone // every message read is in msgs now
+		p.drain(b, msgs)
+		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownFlushTimeout)
+		defer cancel()
+		if err := flush(fctx); err != nil {
+			p.log.Warn("projection final flush failed; events will be redelivered", "err", err)
+		}
+		return progressed, ctx.Err()
+	}
 	for {
 		select {
 		case <-ctx.Done():
-			// Store what was received, so a restart redelivers less.
-			p.drain(b, msgs)
-			fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownFlushTimeout)
-			defer cancel()
-			if err := flush(fctx); err != nil {
-				p.log.Warn("projection final flush failed; events will be redelivered", "err", err)
-			}
-			return progressed, ctx.Err()
+			return shutdown()
 		case <-timer.C:
 			if err := flush(ctx); err != nil {
+				if ctx.Err() != nil {
+					return shutdown()
+				}
 				return progressed, err
 			}
 		case r := <-msgs:
 			if r.err != nil {
+				if ctx.Err() != nil {
+					// The subscription ended because we are stopping.
+					return shutdown()
+				}
 				// The batch is dropped unflushed: what it held is redelivered.
 				return progressed, fmt.Errorf("subscription: %w", r.err)
 			}
@@ -325,6 +345,9 @@ func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
 			if now {
 				timer.Stop()
 				if err := flush(ctx); err != nil {
+					if ctx.Err() != nil {
+						return shutdown()
+					}
 					return progressed, err
 				}
 				if r.msg.CaughtUp {
