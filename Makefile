@@ -30,6 +30,7 @@ test-short:
 ## bench: benchmarks of the stand-in and of the whole stack through gRPC
 bench:
 	go test -run '^$$' -bench . -benchtime 3s ./internal/standin/
+	go test -run '^$$' -bench . -benchtime 200x ./internal/command/
 	go run ./cmd/cartbench
 
 ## lint: vet, gofmt, staticcheck, buf lint, buf breaking against main, generated code up to date

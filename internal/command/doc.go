@@ -22,8 +22,11 @@
 // command that wrote it and a fingerprint of that command (SHA-256 over the
 // command's name, the user and its canonical payload, truncated to 128 bits;
 // expected_version, reason and the headers are not part of it). Loading a
-// cart folds the IDs of its last Options.WindowSize commands (default 1,000
-// commands per cart) into a window, kept in the snapshots too:
+// cart folds the IDs of its last Options.WindowSize commands (default 100
+// commands per cart: ample for client retries, and small enough that the
+// snapshot every command reads stays small; BenchmarkCommandOnLongHistory
+// shows a 1,000-entry window doubling a command's cost) into a window, kept
+// in the snapshots too:
 //
 //   - the same ID with the same fingerprint answers with the first attempt's
 //     response (the version after that command; for a checkout also what was

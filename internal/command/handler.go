@@ -20,7 +20,7 @@ import (
 const (
 	DefaultMaxAttempts   = 10
 	DefaultSnapshotEvery = 100
-	DefaultWindowSize    = 1000
+	DefaultWindowSize    = 100
 	DefaultBackoff       = 5 * time.Millisecond
 	maxBackoff           = 250 * time.Millisecond
 )
