@@ -6,11 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/acme/cart/internal/command"
 	"github.com/acme/cart/internal/eventstore"
@@ -61,7 +58,8 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	healthDone := make(chan struct{})
 	go func() {
 		defer close(healthDone)
-		monitorHealth(healthCtx, hs, cfg.HealthInterval, log, store.Ping)
+		grpcapi.MonitorHealth(healthCtx, cfg.HealthInterval, log,
+			[]grpcapi.HealthTarget{{Server: hs, Service: cartv1.CartCommandService_ServiceDesc.ServiceName}}, nil, store.Ping)
 	}()
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(lis) }()
@@ -82,44 +80,4 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		runErr = nil
 	}
 	return runErr
-}
-
-// monitorHealth reports SERVING while ping succeeds and NOT_SERVING
-// otherwise, checking at once and then every interval until ctx ends. A
-// command needs the event store for every call, so a service that cannot
-// reach it should get no traffic.
-func monitorHealth(ctx context.Context, hs *health.Server, interval time.Duration, log *slog.Logger, ping func(context.Context) error) {
-	serving, first := false, true
-	check := func() {
-		err := ping(ctx)
-		if ctx.Err() != nil {
-			return
-		}
-		st := healthpb.HealthCheckResponse_SERVING
-		if err != nil {
-			st = healthpb.HealthCheckResponse_NOT_SERVING
-		}
-		hs.SetServingStatus("", st)
-		hs.SetServingStatus(cartv1.CartCommandService_ServiceDesc.ServiceName, st)
-		switch {
-		case err == nil && !serving:
-			log.Info("health: serving")
-		case err != nil && (serving || first):
-			log.Warn("health: not serving; EventStoreDB does not answer", "err", err)
-		case err != nil:
-			log.Debug("health: still not serving", "err", err)
-		}
-		serving, first = err == nil, false
-	}
-	check()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			check()
-		}
-	}
 }

@@ -10,7 +10,6 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
-	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/acme/cart/internal/admin"
 	"github.com/acme/cart/internal/eventstore"
@@ -21,9 +20,6 @@ import (
 	"github.com/acme/cart/internal/readmodel"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
-
-// pingTimeout bounds each health probe of a backing store.
-const pingTimeout = 2 * time.Second
 
 // closeTimeout bounds closing the MongoDB client at shutdown.
 const closeTimeout = 5 * time.Second
@@ -106,7 +102,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	srv, hs := grpcapi.NewServer(log.With("component", "grpc"))
 	cartv1.RegisterCartQueryServiceServer(srv, grpcapi.NewQueryServer(queries, log))
-	healths := []healthTarget{{hs, cartv1.CartQueryService_ServiceDesc.ServiceName}}
+	healths := []grpcapi.HealthTarget{{Server: hs, Service: cartv1.CartQueryService_ServiceDesc.ServiceName}}
 
 	// The admin API: its own server on its own address, off by default.
 	var (
@@ -126,7 +122,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		adminSrv, adminHS = grpcapi.NewServer(log.With("component", "admin-grpc"))
 		cartv1.RegisterCartAdminServiceServer(adminSrv, grpcapi.NewAdminServer(ops, log.With("component", "admin")))
-		healths = append(healths, healthTarget{adminHS, cartv1.CartAdminService_ServiceDesc.ServiceName})
+		healths = append(healths, grpcapi.HealthTarget{Server: adminHS, Service: cartv1.CartAdminService_ServiceDesc.ServiceName})
 	}
 
 	liveCtx, stopLive := context.WithCancel(context.WithoutCancel(ctx))
@@ -139,7 +135,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	healthDone := make(chan struct{})
 	go func() {
 		defer close(healthDone)
-		monitorHealth(healthCtx, healths, cfg.HealthInterval, log, live.Progress, mongo.Ping, es.Ping)
+		grpcapi.MonitorHealth(healthCtx, cfg.HealthInterval, log, healths, reportProgress(log, live.Progress), mongo.Ping, es.Ping)
 	}()
 	serving = true
 	serveErr := make(chan error, 2)
@@ -176,60 +172,16 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	return runErr
 }
 
-// healthTarget is a health server and the service it reports for, besides
-// the whole server ("").
-type healthTarget struct {
-	hs      *health.Server
-	service string
-}
-
-// monitorHealth reports SERVING while MongoDB and EventStoreDB both answer,
-// NOT_SERVING otherwise, checking every interval until ctx ends.
-func monitorHealth(ctx context.Context, targets []healthTarget, interval time.Duration, log *slog.Logger,
-	progress func() projection.Progress, pings ...func(context.Context) error) {
-	serving := false
-	check := func() {
-		var errs []error
-		for _, ping := range pings {
-			pctx, cancel := context.WithTimeout(ctx, pingTimeout)
-			errs = append(errs, ping(pctx))
-			cancel()
-		}
-		if ctx.Err() != nil {
-			return
-		}
-		err := errors.Join(errs...)
-		st := healthpb.HealthCheckResponse_SERVING
-		if err != nil {
-			st = healthpb.HealthCheckResponse_NOT_SERVING
-		}
-		for _, t := range targets {
-			t.hs.SetServingStatus("", st)
-			t.hs.SetServingStatus(t.service, st)
-		}
+// reportProgress logs the projection's progress with each health check:
+// where it is when the service turns SERVING, and at debug level always.
+func reportProgress(log *slog.Logger, progress func() projection.Progress) func(serving, changed bool) {
+	return func(serving, changed bool) {
 		pr := progress()
-		switch {
-		case err == nil && !serving:
-			log.Info("health: serving", "checkpoint", positionString(pr.Checkpoint), "caught_up", pr.CaughtUp)
-		case err != nil && serving:
-			log.Warn("health: not serving", "err", err)
-		case err != nil:
-			log.Debug("health: still not serving", "err", err)
+		if serving && changed {
+			log.Info("projection at", "checkpoint", positionString(pr.Checkpoint), "caught_up", pr.CaughtUp)
 		}
 		log.Debug("projection progress", "checkpoint", positionString(pr.Checkpoint), "caught_up", pr.CaughtUp,
 			"events_processed", pr.EventsProcessed, "events_parked", pr.EventsParked, "reconnects", pr.Reconnects)
-		serving = err == nil
-	}
-	check()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-			check()
-		}
 	}
 }
 
