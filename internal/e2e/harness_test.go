@@ -15,6 +15,7 @@ import (
 
 	"github.com/acme/cart/internal/commandsvc"
 	"github.com/acme/cart/internal/embeddedmongo"
+	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/querysvc"
 	"github.com/acme/cart/internal/standin"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
@@ -33,6 +34,9 @@ type env struct {
 
 	queryAddr, adminAddr string
 	stopQuery            func()
+	// decode is query-svc's event decoder from its next (re)start on; nil:
+	// the default. Tests set it to play a deploy that reads new events.
+	decode projection.Decoder
 }
 
 func logger(t *testing.T) *slog.Logger {
@@ -106,6 +110,7 @@ func (e *env) runQuery(lis, admin net.Listener) {
 			Listener: lis, AdminListener: admin,
 			ESDBURL: e.esdb.ConnectionString(), MongoURI: e.mongoURI, MongoDB: e.mongoDB,
 			HealthInterval: 100 * time.Millisecond,
+			Decode:         e.decode,
 		}, logger(e.t).With("service", "query-svc"))
 	}()
 	e.stopQuery = func() {

@@ -12,6 +12,8 @@ import (
 	"net"
 	"strings"
 	"time"
+
+	"github.com/acme/cart/internal/projection"
 )
 
 // Defaults of Config.
@@ -53,6 +55,11 @@ type Config struct {
 	// is checked, so that a rebuild run on another replica is followed
 	// (0: DefaultHealthInterval).
 	HealthInterval time.Duration
+	// Decode turns stored events into domain events for the projector and
+	// the parking lot's replay (nil: cart.Unmarshal). It is how a build
+	// that learned to read events an older one parked (an upcaster, a new
+	// type) is wired in, and how tests play such a deploy.
+	Decode projection.Decoder
 }
 
 // WithDefaults fills every empty field with its default, so that a caller

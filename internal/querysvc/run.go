@@ -82,6 +82,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Open:    func(carts string) admin.CartStore { return catalog.Store(carts) },
 		Projection: projection.Config{
 			Source:   esdbsource.New(es),
+			Decode:   cfg.Decode,
 			Parker:   parking,
 			Notifier: notifier,
 			Log:      log.With("component", "projection"),
