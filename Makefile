@@ -33,8 +33,9 @@ bench:
 	go test -run '^$$' -bench . -benchtime 200x ./internal/command/
 	go run ./cmd/cartbench
 
-## lint: vet, gofmt, staticcheck, buf lint, buf breaking against main, generated code up to date
+## lint: go.mod tidy, vet, gofmt, staticcheck, buf lint, buf breaking against main, generated code up to date
 lint: tools generate-check
+	go mod tidy -diff
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1)
 	$(BIN)/staticcheck ./...
