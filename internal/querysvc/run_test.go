@@ -2,7 +2,6 @@ package querysvc_test
 
 import (
 	"context"
-	"io"
 	"log/slog"
 	"net"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/embeddedmongo"
 	"github.com/acme/cart/internal/eventstore"
+	"github.com/acme/cart/internal/netfault"
 	"github.com/acme/cart/internal/querysvc"
 	"github.com/acme/cart/internal/readmodel"
 	"github.com/acme/cart/internal/standin"
@@ -31,7 +31,7 @@ import (
 // latter behind a proxy that the test can take down).
 type service struct {
 	es     *eventstore.Store
-	mongo  *pausableProxy
+	mongo  *netfault.Proxy
 	fdbURI string
 	conn   *grpc.ClientConn
 	query  cartv1.CartQueryServiceClient
@@ -43,7 +43,7 @@ func startService(t testing.TB) *service {
 	t.Helper()
 	esdb := standin.Start(t)
 	fdb := embeddedmongo.StartForTest(t)
-	px := startPausableProxy(t, strings.TrimSuffix(strings.TrimPrefix(fdb.URI(), "mongodb://"), "/"))
+	px := netfault.Start(t, strings.TrimSuffix(strings.TrimPrefix(fdb.URI(), "mongodb://"), "/"))
 	es, err := eventstore.Open(context.Background(), esdb.ConnectionString(), nil)
 	if err != nil {
 		t.Fatal(err)
@@ -57,7 +57,7 @@ func startService(t testing.TB) *service {
 	cfg := querysvc.Config{
 		Listener:       lis,
 		ESDBURL:        esdb.ConnectionString(),
-		MongoURI:       "mongodb://" + px.addr() + "/?serverSelectionTimeoutMS=300",
+		MongoURI:       "mongodb://" + px.Addr() + "/?serverSelectionTimeoutMS=300",
 		MongoDB:        "cart",
 		HealthInterval: 50 * time.Millisecond,
 	}
@@ -199,13 +199,13 @@ func TestHealthFollowsMongo(t *testing.T) {
 	t.Parallel()
 	s := startService(t)
 	s.waitHealth(t, healthpb.HealthCheckResponse_SERVING)
-	s.mongo.pause()
+	s.mongo.Pause()
 	s.waitHealth(t, healthpb.HealthCheckResponse_NOT_SERVING)
 	_, err := s.query.GetCart(ctxT(t), &cartv1.GetCartRequest{UserId: "bob"})
 	if status.Code(err) != codes.Unavailable {
 		t.Errorf("GetCart with MongoDB down = %v, want UNAVAILABLE", err)
 	}
-	s.mongo.resume()
+	s.mongo.Resume()
 	s.waitHealth(t, healthpb.HealthCheckResponse_SERVING)
 }
 
@@ -215,82 +215,4 @@ func TestRunRejectsBadConfig(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "listen") || !strings.Contains(err.Error(), "mongo-uri") {
 		t.Errorf("Run = %v, want both problems reported", err)
 	}
-}
-
-// pausableProxy forwards TCP connections to a target; while paused it cuts
-// every connection and refuses new ones, as an unreachable server would.
-type pausableProxy struct {
-	l      net.Listener
-	target string
-	mu     sync.Mutex
-	paused bool
-	conns  map[net.Conn]struct{}
-}
-
-func startPausableProxy(t testing.TB, target string) *pausableProxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pausableProxy{l: l, target: target, conns: map[net.Conn]struct{}{}}
-	go p.serve()
-	t.Cleanup(func() {
-		l.Close()
-		p.pause()
-	})
-	return p
-}
-
-func (p *pausableProxy) addr() string { return p.l.Addr().String() }
-
-func (p *pausableProxy) serve() {
-	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		paused := p.paused
-		p.mu.Unlock()
-		if paused {
-			c.Close()
-			continue
-		}
-		u, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns[c], p.conns[u] = struct{}{}, struct{}{}
-		p.mu.Unlock()
-		go p.pipe(u, c)
-		go p.pipe(c, u)
-	}
-}
-
-func (p *pausableProxy) pipe(dst, src net.Conn) {
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
-	p.mu.Lock()
-	delete(p.conns, dst)
-	delete(p.conns, src)
-	p.mu.Unlock()
-}
-
-func (p *pausableProxy) pause() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.paused = true
-	for c := range p.conns {
-		c.Close()
-	}
-}
-
-func (p *pausableProxy) resume() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.paused = false
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/embeddedmongo"
+	"github.com/acme/cart/internal/netfault"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/projection/storetest"
 )
@@ -176,13 +177,13 @@ func TestUnreachableIsUnavailable(t *testing.T) {
 func TestServerGoneIsUnavailable(t *testing.T) {
 	t.Parallel()
 	srv := embeddedmongo.StartForTest(t)
-	px := startProxy(t, strings.TrimSuffix(strings.TrimPrefix(srv.URI(), "mongodb://"), "/"))
+	px := netfault.Start(t, strings.TrimSuffix(strings.TrimPrefix(srv.URI(), "mongodb://"), "/"))
 	c := connect(t, "mongodb://"+px.Addr()+"/?serverSelectionTimeoutMS=300")
 	s := c.Store("cart", Collections{})
 	if err := c.Ping(ctxT(t)); err != nil {
 		t.Fatal(err)
 	}
-	px.Cut()
+	px.Pause()
 	if _, _, err := s.GetCart(ctxT(t), "u1"); !errors.Is(err, cart.ErrUnavailable) {
 		t.Errorf("GetCart after the server went away = %v, want cart.ErrUnavailable", err)
 	}

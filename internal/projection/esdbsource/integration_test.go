@@ -3,8 +3,6 @@ package esdbsource_test
 import (
 	"context"
 	"fmt"
-	"io"
-	"net"
 	"reflect"
 	"strings"
 	"sync"
@@ -14,6 +12,7 @@ import (
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/embeddedmongo"
 	"github.com/acme/cart/internal/eventstore"
+	"github.com/acme/cart/internal/netfault"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/projection/esdbsource"
 	"github.com/acme/cart/internal/readmodel"
@@ -27,7 +26,7 @@ type stack struct {
 	t     *testing.T
 	esdb  *standin.Server
 	es    *eventstore.Store
-	mongo *pausableProxy
+	mongo *netfault.Proxy
 	store *readmodel.Store
 }
 
@@ -40,8 +39,8 @@ func newStack(t *testing.T) *stack {
 	}
 	t.Cleanup(func() { es.Close() })
 	fdb := embeddedmongo.StartForTest(t)
-	px := startPausableProxy(t, strings.TrimSuffix(strings.TrimPrefix(fdb.URI(), "mongodb://"), "/"))
-	client, err := readmodel.Connect(context.Background(), "mongodb://"+px.addr()+"/?serverSelectionTimeoutMS=500")
+	px := netfault.Start(t, strings.TrimSuffix(strings.TrimPrefix(fdb.URI(), "mongodb://"), "/"))
+	client, err := readmodel.Connect(context.Background(), "mongodb://"+px.Addr()+"/?serverSelectionTimeoutMS=500")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -221,12 +220,12 @@ func TestProjectorSurvivesDroppedSubscriptionAndMongoOutage(t *testing.T) {
 	}
 
 	// MongoDB goes away while events arrive, then comes back.
-	s.mongo.pause()
+	s.mongo.Pause()
 	s.traffic(2, users...)
 	if err := p.WaitUntil(ctxT(t), func(pr projection.Progress) bool { return pr.Reconnects >= 2 }); err != nil {
 		t.Fatalf("the projector did not notice the outage: %v", err)
 	}
-	s.mongo.resume()
+	s.mongo.Resume()
 	s.traffic(3, users...)
 	s.waitCaughtUp(p)
 	s.assertMatchesLog(users...)
@@ -261,82 +260,4 @@ func TestProjectorMarksPoisonedCartStale(t *testing.T) {
 	if pr := p.Progress(); pr.EventsParked != 3 { // the coupon and bob's two events after it
 		t.Errorf("progress = %+v, want 3 parked", pr)
 	}
-}
-
-// pausableProxy forwards TCP connections to a target; while paused it cuts
-// every connection and refuses new ones, as an unreachable server would.
-type pausableProxy struct {
-	l      net.Listener
-	target string
-	mu     sync.Mutex
-	paused bool
-	conns  map[net.Conn]struct{}
-}
-
-func startPausableProxy(t *testing.T, target string) *pausableProxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &pausableProxy{l: l, target: target, conns: map[net.Conn]struct{}{}}
-	go p.serve()
-	t.Cleanup(func() {
-		l.Close()
-		p.pause()
-	})
-	return p
-}
-
-func (p *pausableProxy) addr() string { return p.l.Addr().String() }
-
-func (p *pausableProxy) serve() {
-	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		paused := p.paused
-		p.mu.Unlock()
-		if paused {
-			c.Close()
-			continue
-		}
-		u, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns[c], p.conns[u] = struct{}{}, struct{}{}
-		p.mu.Unlock()
-		go p.pipe(u, c)
-		go p.pipe(c, u)
-	}
-}
-
-func (p *pausableProxy) pipe(dst, src net.Conn) {
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
-	p.mu.Lock()
-	delete(p.conns, dst)
-	delete(p.conns, src)
-	p.mu.Unlock()
-}
-
-func (p *pausableProxy) pause() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.paused = true
-	for c := range p.conns {
-		c.Close()
-	}
-}
-
-func (p *pausableProxy) resume() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.paused = false
 }
