@@ -13,11 +13,10 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strconv"
 	"syscall"
-	"time"
 
 	"github.com/acme/cart/internal/commandsvc"
+	"github.com/acme/cart/internal/envflag"
 	"github.com/acme/cart/internal/logconfig"
 )
 
@@ -42,37 +41,8 @@ type config struct {
 // defaults below both, and validates the result, reporting every problem
 // (bad environment values included) at once.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	var envErrs []error
-	str := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
-	dur := func(key string, def time.Duration) time.Duration {
-		v := getenv(key)
-		if v == "" {
-			return def
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("%s %q: not a duration", key, v))
-			return def
-		}
-		return d
-	}
-	num := func(key string, def int) int {
-		v := getenv(key)
-		if v == "" {
-			return def
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("%s %q: not an integer", key, v))
-			return def
-		}
-		return n
-	}
+	env := envflag.New(getenv)
+	str, dur, num := env.String, env.Duration, env.Int
 
 	var cfg config
 	fs := flag.NewFlagSet("command-svc", flag.ContinueOnError)
@@ -94,10 +64,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
+	var argErr error
 	if fs.NArg() > 0 {
-		envErrs = append(envErrs, fmt.Errorf("unexpected arguments: %v", fs.Args()))
+		argErr = fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	return cfg, errors.Join(append(envErrs, cfg.Validate())...)
+	return cfg, errors.Join(env.Err(), argErr, cfg.Validate())
 }
 
 // Validate reports every problem at once.

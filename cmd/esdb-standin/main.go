@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"github.com/acme/cart/internal/envflag"
 	"github.com/acme/cart/internal/standin"
 )
 
@@ -42,12 +43,7 @@ type config struct {
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	envOr := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
+	envOr := envflag.New(getenv).String
 	var cfg config
 	fs := flag.NewFlagSet("esdb-standin", flag.ContinueOnError)
 	fs.SetOutput(stderr)

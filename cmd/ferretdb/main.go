@@ -21,6 +21,7 @@ import (
 	"syscall"
 
 	"github.com/acme/cart/internal/embeddedmongo"
+	"github.com/acme/cart/internal/envflag"
 )
 
 func main() {
@@ -59,12 +60,7 @@ func (c config) validate() error {
 
 // parseConfig reads flags with environment fallbacks.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	envOr := func(key, def string) string {
-		if v := getenv(key); v != "" {
-			return v
-		}
-		return def
-	}
+	envOr := envflag.New(getenv).String
 	var c config
 	fs := flag.NewFlagSet("ferretdb", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -15,8 +15,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
-	"time"
 
+	"github.com/acme/cart/internal/envflag"
 	"github.com/acme/cart/internal/logconfig"
 	"github.com/acme/cart/internal/query"
 	"github.com/acme/cart/internal/querysvc"
@@ -43,25 +43,8 @@ type config struct {
 // defaults below both, and validates the result, reporting every problem
 // (bad environment values included) at once.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	var envErrs []error
-	str := func(key, def string) string {
-		if v, ok := lookup(getenv, key); ok {
-			return v
-		}
-		return def
-	}
-	dur := func(key string, def time.Duration) time.Duration {
-		v, ok := lookup(getenv, key)
-		if !ok {
-			return def
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			envErrs = append(envErrs, fmt.Errorf("%s %q: not a duration", key, v))
-			return def
-		}
-		return d
-	}
+	env := envflag.New(getenv)
+	str, dur := env.String, env.Duration
 
 	var cfg config
 	s := &cfg.Service
@@ -90,17 +73,11 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
+	var argErr error
 	if fs.NArg() > 0 {
-		envErrs = append(envErrs, fmt.Errorf("unexpected arguments: %v", fs.Args()))
+		argErr = fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	return cfg, errors.Join(append(envErrs, cfg.Validate())...)
-}
-
-// lookup treats an empty variable as unset, as shells and compose files
-// often leave them.
-func lookup(getenv func(string) string, key string) (string, bool) {
-	v := getenv(key)
-	return v, v != ""
+	return cfg, errors.Join(env.Err(), argErr, cfg.Validate())
 }
 
 // Validate reports every problem at once.
