@@ -17,7 +17,7 @@ all: lint test
 
 ## run: the whole product in one process on embedded stores (EventStoreDB stand-in, FerretDB)
 run:
-	go run ./cmd/cartstack
+	go run ./cmd/dev/cartstack
 
 ## test: every test, with the race detector
 test:
@@ -29,9 +29,9 @@ test-short:
 
 ## bench: benchmarks of the stand-in and of the whole stack through gRPC
 bench:
-	go test -run '^$$' -bench . -benchtime 3s ./internal/standin/
+	go test -run '^$$' -bench . -benchtime 3s ./internal/dev/standin/
 	go test -run '^$$' -bench . -benchtime 200x ./internal/command/
-	go run ./cmd/cartbench
+	go run ./cmd/dev/cartbench
 
 ## lint: go.mod tidy, vet, gofmt, staticcheck, buf lint, buf breaking against main, generated code up to date
 lint: tools generate-check

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/acme/cart/internal/cart"
-	"github.com/acme/cart/internal/embeddedmongo"
+	"github.com/acme/cart/internal/dev/embeddedmongo"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/readmodel"
 )

@@ -13,7 +13,7 @@ import (
 
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/command"
-	"github.com/acme/cart/internal/command/commandtest"
+	"github.com/acme/cart/internal/testing/commandtest"
 )
 
 func testCtx(tb testing.TB) context.Context {

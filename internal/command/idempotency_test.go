@@ -9,7 +9,7 @@ import (
 
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/command"
-	"github.com/acme/cart/internal/command/commandtest"
+	"github.com/acme/cart/internal/testing/commandtest"
 )
 
 func TestResentCommandGetsTheFirstResponse(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/acme/cart/internal/command"
-	"github.com/acme/cart/internal/command/commandtest"
+	"github.com/acme/cart/internal/testing/commandtest"
 )
 
 func TestMemoryStoreContract(t *testing.T) {

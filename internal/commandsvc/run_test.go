@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/acme/cart/internal/commandsvc"
-	"github.com/acme/cart/internal/standin"
+	"github.com/acme/cart/internal/dev/standin"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
 

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/acme/cart/internal/cart"
-	"github.com/acme/cart/internal/standin"
+	"github.com/acme/cart/internal/dev/standin"
 )
 
 // deadAddr is a loopback address nothing listens on (until a test starts a

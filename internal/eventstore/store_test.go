@@ -14,7 +14,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/acme/cart/internal/cart"
-	"github.com/acme/cart/internal/standin"
+	"github.com/acme/cart/internal/dev/standin"
 )
 
 // testCtx bounds a test well above what it needs, so a hang fails the test

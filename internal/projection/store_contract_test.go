@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/acme/cart/internal/projection"
-	"github.com/acme/cart/internal/projection/storetest"
+	"github.com/acme/cart/internal/testing/storetest"
 )
 
 // TestFakeStoreContract keeps the projector tests' fake honest: it must

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/acme/cart/internal/cart"
-	"github.com/acme/cart/internal/embeddedmongo"
-	"github.com/acme/cart/internal/netfault"
+	"github.com/acme/cart/internal/dev/embeddedmongo"
+	"github.com/acme/cart/internal/dev/netfault"
 	"github.com/acme/cart/internal/projection"
-	"github.com/acme/cart/internal/projection/storetest"
+	"github.com/acme/cart/internal/testing/storetest"
 )
 
 // newStore starts an embedded FerretDB (about 10 ms) and returns a Store on it.

@@ -7,12 +7,12 @@ import (
 	"time"
 
 	"github.com/acme/cart/internal/cart"
-	"github.com/acme/cart/internal/embeddedmongo"
+	"github.com/acme/cart/internal/dev/embeddedmongo"
 	"github.com/acme/cart/internal/eventstore"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/projection/esdbsource"
 	"github.com/acme/cart/internal/readmodel"
-	"github.com/acme/cart/internal/standin"
+	"github.com/acme/cart/internal/dev/standin"
 )
 
 // BenchmarkCatchUp measures how fast a fresh projector replays a log into an

@@ -10,13 +10,13 @@ import (
 	"time"
 
 	"github.com/acme/cart/internal/cart"
-	"github.com/acme/cart/internal/embeddedmongo"
+	"github.com/acme/cart/internal/dev/embeddedmongo"
 	"github.com/acme/cart/internal/eventstore"
-	"github.com/acme/cart/internal/netfault"
+	"github.com/acme/cart/internal/dev/netfault"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/projection/esdbsource"
 	"github.com/acme/cart/internal/readmodel"
-	"github.com/acme/cart/internal/standin"
+	"github.com/acme/cart/internal/dev/standin"
 )
 
 // stack is an EventStoreDB stand-in and an embedded FerretDB with the real

@@ -12,9 +12,9 @@ import (
 
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/command"
-	"github.com/acme/cart/internal/command/commandtest"
+	"github.com/acme/cart/internal/testing/commandtest"
 	"github.com/acme/cart/internal/eventstore"
-	"github.com/acme/cart/internal/realstores"
+	"github.com/acme/cart/internal/testing/realstores"
 )
 
 // testCtx bounds one step well above what it needs, so that a hang fails the

@@ -10,7 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/acme/cart/internal/stack"
+	"github.com/acme/cart/internal/dev/stack"
 )
 
 // target is the stack under test: its addresses, what it runs on, and how

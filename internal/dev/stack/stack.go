@@ -1,6 +1,6 @@
 // Package stack runs the whole product in one process on embedded stores:
 // the EventStoreDB stand-in, an embedded FerretDB, command-svc and
-// query-svc. It is the one-command local stack (cmd/cartstack), and the
+// query-svc. It is the one-command local stack (cmd/dev/cartstack), and the
 // end-to-end tests and benchmarks start it on free ports.
 package stack
 
@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/acme/cart/internal/commandsvc"
-	"github.com/acme/cart/internal/embeddedmongo"
+	"github.com/acme/cart/internal/dev/embeddedmongo"
 	"github.com/acme/cart/internal/querysvc"
-	"github.com/acme/cart/internal/standin"
+	"github.com/acme/cart/internal/dev/standin"
 )
 
 // Config says where each part listens and where data lives. Listen

@@ -27,7 +27,7 @@
 //     recovered; a failure there skips too.
 //   - go test -short: skips too (starting the containers takes seconds, the
 //     first image pull minutes).
-//   - A developer machine with Docker: go test ./internal/realstores/ starts
+//   - A developer machine with Docker: go test ./internal/testing/realstores/ starts
 //     one EventStoreDB and one MongoDB container, runs the suites against
 //     them and removes the containers when the tests end.
 //

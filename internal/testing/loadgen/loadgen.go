@@ -1,6 +1,6 @@
 // Package loadgen drives an operation from a fixed number of concurrent
 // workers, bounded both in time and in count, and summarises the latencies
-// it measured. It is the measuring core of cmd/cartbench, kept apart so
+// it measured. It is the measuring core of cmd/dev/cartbench, kept apart so
 // that the statistics can be tested without starting the product, and so
 // that it knows nothing of gRPC or carts: the caller decides what one
 // operation is, what its latency is and how its errors are named.

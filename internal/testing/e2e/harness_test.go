@@ -14,10 +14,10 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/acme/cart/internal/commandsvc"
-	"github.com/acme/cart/internal/embeddedmongo"
+	"github.com/acme/cart/internal/dev/embeddedmongo"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/querysvc"
-	"github.com/acme/cart/internal/standin"
+	"github.com/acme/cart/internal/dev/standin"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
 

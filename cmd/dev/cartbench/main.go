@@ -8,14 +8,14 @@
 //   - the time from a command's reply until GetCart shows it, by polling
 //     and by GetCart's min_version.
 //
-// By default it starts the whole stack in-process (internal/stack) on free
+// By default it starts the whole stack in-process (internal/dev/stack) on free
 // ports with a temporary data directory; --command-addr and --query-addr
 // target a running one instead (make run). It prints a table, or JSON with
 // --json, and exits 1 when an operation failed unexpectedly.
 //
-//	go run ./cmd/cartbench
-//	go run ./cmd/cartbench --duration 10s --concurrency 16 --json
-//	go run ./cmd/cartbench --command-addr 127.0.0.1:50051 --query-addr 127.0.0.1:50052
+//	go run ./cmd/dev/cartbench
+//	go run ./cmd/dev/cartbench --duration 10s --concurrency 16 --json
+//	go run ./cmd/dev/cartbench --command-addr 127.0.0.1:50051 --query-addr 127.0.0.1:50052
 package main
 
 import (

@@ -2,7 +2,7 @@
 // stores: the EventStoreDB stand-in, an embedded FerretDB, command-svc and
 // query-svc (with its admin API). It is how a newcomer tries the product:
 //
-//	go run ./cmd/cartstack
+//	go run ./cmd/dev/cartstack
 //
 // Data lives under ./.data (git-ignored); Ctrl-C stops everything cleanly.
 package main
@@ -18,7 +18,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/acme/cart/internal/stack"
+	"github.com/acme/cart/internal/dev/stack"
 )
 
 func main() {

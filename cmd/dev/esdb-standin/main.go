@@ -1,10 +1,10 @@
 // Command esdb-standin runs the EventStoreDB-compatible stand-in server
-// (internal/standin) on its own, for local development and manual testing
+// (internal/dev/standin) on its own, for local development and manual testing
 // with the v4 client, grpcurl or the services. It prints the connection
 // string it serves on stdout, logs to stderr and stops gracefully on SIGINT
 // or SIGTERM.
 //
-// It is not EventStoreDB: see internal/standin for what it implements.
+// It is not EventStoreDB: see internal/dev/standin for what it implements.
 package main
 
 import (
@@ -20,7 +20,7 @@ import (
 	"syscall"
 
 	"github.com/acme/cart/internal/envflag"
-	"github.com/acme/cart/internal/standin"
+	"github.com/acme/cart/internal/dev/standin"
 )
 
 func main() {

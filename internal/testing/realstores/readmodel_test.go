@@ -14,7 +14,7 @@ import (
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/readmodel"
-	"github.com/acme/cart/internal/realstores"
+	"github.com/acme/cart/internal/testing/realstores"
 )
 
 // The assertions of package readmodel's tests on FerretDB, repeated here

@@ -6,7 +6,7 @@
 // It prints the connection URI on stdout once the server answers a ping, then serves until
 // SIGINT or SIGTERM.
 //
-//	go run ./cmd/ferretdb --listen 127.0.0.1:27017 --data-dir ./data/ferretdb
+//	go run ./cmd/dev/ferretdb --listen 127.0.0.1:27017 --data-dir ./data/ferretdb
 package main
 
 import (
@@ -20,7 +20,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/acme/cart/internal/embeddedmongo"
+	"github.com/acme/cart/internal/dev/embeddedmongo"
 	"github.com/acme/cart/internal/envflag"
 )
 

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/acme/cart/internal/loadgen"
+	"github.com/acme/cart/internal/testing/loadgen"
 )
 
 // Report is everything one run measured, in the shape --json prints, so

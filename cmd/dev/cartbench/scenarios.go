@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/acme/cart/internal/cart"
-	"github.com/acme/cart/internal/loadgen"
+	"github.com/acme/cart/internal/testing/loadgen"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
 
