@@ -126,7 +126,7 @@ func (s *Service) judge(ctx context.Context, userID string, live, replay *projec
 	if len(found) == 0 {
 		return nil, nil
 	}
-	diff.Description = strings.Join(found, "; ")
+	diff.Summary = strings.Join(found, "; ")
 	return &diff, nil
 }
 

@@ -121,8 +121,8 @@ func TestJudge(t *testing.T) {
 				t.Fatalf("no difference, want %q", tt.want)
 			}
 			for _, w := range tt.want {
-				if !strings.Contains(got.Description, w) {
-					t.Errorf("description %q lacks %q", got.Description, w)
+				if !strings.Contains(got.Summary, w) {
+					t.Errorf("description %q lacks %q", got.Summary, w)
 				}
 			}
 			wantLive, wantReplay := int64(-1), int64(-1)

@@ -21,9 +21,9 @@ type VerifyResult struct {
 // Difference is one cart whose live document is wrong.
 type Difference struct {
 	UserID string
-	// Description says what differs, e.g. "item sku-1 quantity: live 3,
+	// Summary says what differs, e.g. "item sku-1 quantity: live 3,
 	// replay 2"; several findings are joined with "; ".
-	Description string
+	Summary string
 	// LiveVersion is the live document's version; -1 when it is missing.
 	LiveVersion int64
 	// ReplayVersion is the version the replay reached; -1 for none.
@@ -105,7 +105,7 @@ func (s *Service) Verify(ctx context.Context, report func(Progress)) (VerifyResu
 		"differences", len(res.Differences), "duration", res.Duration)
 	for _, d := range res.Differences {
 		log.Warn("read model difference", "user", d.UserID, "live_version", d.LiveVersion,
-			"replay_version", d.ReplayVersion, "difference", d.Description)
+			"replay_version", d.ReplayVersion, "difference", d.Summary)
 	}
 	return res, nil
 }

@@ -54,10 +54,10 @@ func TestVerifyReportsOnlyRealDifferences(t *testing.T) {
 		t.Fatalf("result = %+v; want 5 carts checked and 2 differences", res)
 	}
 	g, u1 := res.Differences[0], res.Differences[1]
-	if g.UserID != "ghost" || !strings.Contains(g.Description, "past the log's last version -1") || g.LiveVersion != 0 || g.ReplayVersion != -1 {
+	if g.UserID != "ghost" || !strings.Contains(g.Summary, "past the log's last version -1") || g.LiveVersion != 0 || g.ReplayVersion != -1 {
 		t.Errorf("first difference = %+v; want the ghost cart", g)
 	}
-	if u1.UserID != "u1" || u1.Description != "item p0 quantity: live 42, replay 1" || u1.LiveVersion != 1 || u1.ReplayVersion != 1 {
+	if u1.UserID != "u1" || u1.Summary != "item p0 quantity: live 42, replay 1" || u1.LiveVersion != 1 || u1.ReplayVersion != 1 {
 		t.Errorf("second difference = %+v; want u1's quantity", u1)
 	}
 

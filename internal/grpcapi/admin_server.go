@@ -68,7 +68,7 @@ func (s *AdminServer) VerifyReadModel(_ *cartv1.VerifyReadModelRequest, stream g
 	out := &cartv1.VerifyResult{CartsChecked: res.CartsChecked}
 	for _, d := range res.Differences {
 		out.Differences = append(out.Differences, &cartv1.CartDifference{
-			UserId: d.UserID, Description: d.Description, LiveVersion: d.LiveVersion, ReplayVersion: d.ReplayVersion,
+			UserId: d.UserID, Summary: d.Summary, LiveVersion: d.LiveVersion, ReplayVersion: d.ReplayVersion,
 		})
 	}
 	return stream.Send(&cartv1.VerifyReadModelResponse{Report: &cartv1.VerifyReadModelResponse_Result{Result: out}})

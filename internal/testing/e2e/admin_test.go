@@ -327,7 +327,7 @@ func TestVerifyReportsCorruptedCart(t *testing.T) {
 	}
 	diffs := rep.result.GetDifferences()
 	if len(diffs) != 1 || diffs[0].GetUserId() != "victim" ||
-		!strings.Contains(diffs[0].GetDescription(), "item sku-0 quantity: live 42, replay 1") ||
+		!strings.Contains(diffs[0].GetSummary(), "item sku-0 quantity: live 42, replay 1") ||
 		diffs[0].GetLiveVersion() != last["victim"] || diffs[0].GetReplayVersion() != last["victim"] {
 		t.Fatalf("differences = %v; want victim's sku-0 quantity only", diffs)
 	}

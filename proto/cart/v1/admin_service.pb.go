@@ -487,7 +487,7 @@ type CartDifference struct {
 	// The cart's owner.
 	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
 	// What differs, e.g. "item sku-1 quantity: live 3, replay 2" or "missing".
-	Description string `protobuf:"bytes,2,opt,name=description,proto3" json:"description,omitempty"`
+	Summary string `protobuf:"bytes,2,opt,name=summary,proto3" json:"summary,omitempty"`
 	// The version of the live document; -1 when it is missing.
 	LiveVersion int64 `protobuf:"varint,3,opt,name=live_version,json=liveVersion,proto3" json:"live_version,omitempty"`
 	// The version the replay reached for the cart.
@@ -533,9 +533,9 @@ func (x *CartDifference) GetUserId() string {
 	return ""
 }
 
-func (x *CartDifference) GetDescription() string {
+func (x *CartDifference) GetSummary() string {
 	if x != nil {
-		return x.Description
+		return x.Summary
 	}
 	return ""
 }
@@ -913,10 +913,10 @@ const file_cart_v1_admin_service_proto_rawDesc = "" +
 	"\x06report\"n\n" +
 	"\fVerifyResult\x12#\n" +
 	"\rcarts_checked\x18\x01 \x01(\x03R\fcartsChecked\x129\n" +
-	"\vdifferences\x18\x02 \x03(\v2\x17.cart.v1.CartDifferenceR\vdifferences\"\x95\x01\n" +
+	"\vdifferences\x18\x02 \x03(\v2\x17.cart.v1.CartDifferenceR\vdifferences\"\x8d\x01\n" +
 	"\x0eCartDifference\x12\x17\n" +
-	"\auser_id\x18\x01 \x01(\tR\x06userId\x12 \n" +
-	"\vdescription\x18\x02 \x01(\tR\vdescription\x12!\n" +
+	"\auser_id\x18\x01 \x01(\tR\x06userId\x12\x18\n" +
+	"\asummary\x18\x02 \x01(\tR\asummary\x12!\n" +
 	"\flive_version\x18\x03 \x01(\x03R\vliveVersion\x12%\n" +
 	"\x0ereplay_version\x18\x04 \x01(\x03R\rreplayVersion\"n\n" +
 	"\x17ListParkedEventsRequest\x12\x17\n" +
@@ -946,8 +946,8 @@ const file_cart_v1_admin_service_proto_rawDesc = "" +
 	"\x10RebuildReadModel\x12 .cart.v1.RebuildReadModelRequest\x1a!.cart.v1.RebuildReadModelResponse0\x01\x12V\n" +
 	"\x0fVerifyReadModel\x12\x1f.cart.v1.VerifyReadModelRequest\x1a .cart.v1.VerifyReadModelResponse0\x01\x12W\n" +
 	"\x10ListParkedEvents\x12 .cart.v1.ListParkedEventsRequest\x1a!.cart.v1.ListParkedEventsResponse\x12]\n" +
-	"\x12ReplayParkedEvents\x12\".cart.v1.ReplayParkedEventsRequest\x1a#.cart.v1.ReplayParkedEventsResponseBp\n" +
-	"\x10com.acme.cart.v1B\x11AdminServiceProtoP\x01Z)github.com/acme/cart/proto/cart/v1;cartv1\xa2\x02\x03ACV\xaa\x02\fAcme.Cart.V1\xba\x02\x06CartV1b\x06proto3"
+	"\x12ReplayParkedEvents\x12\".cart.v1.ReplayParkedEventsRequest\x1a#.cart.v1.ReplayParkedEventsResponseB\x90\x01\n" +
+	"\x10com.acme.cart.v1B\x11AdminServiceProtoP\x01Z)github.com/acme/cart/proto/cart/v1;cartv1\xa2\x02\x03ACV\xaa\x02\fAcme.Cart.V1\xba\x02\x06CartV1\xca\x02\fAcme\\Cart\\V1\xea\x02\x0eAcme::Cart::V1b\x06proto3"
 
 var (
 	file_cart_v1_admin_service_proto_rawDescOnce sync.Once

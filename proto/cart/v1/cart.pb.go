@@ -292,8 +292,8 @@ const file_cart_v1_cart_proto_rawDesc = "" +
 	"\aversion\x18\x05 \x01(\x03R\aversion\x12;\n" +
 	"\vupdate_time\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"updateTime\x12\x14\n" +
-	"\x05stale\x18\a \x01(\bR\x05staleBh\n" +
-	"\x10com.acme.cart.v1B\tCartProtoP\x01Z)github.com/acme/cart/proto/cart/v1;cartv1\xa2\x02\x03ACV\xaa\x02\fAcme.Cart.V1\xba\x02\x06CartV1b\x06proto3"
+	"\x05stale\x18\a \x01(\bR\x05staleB\x88\x01\n" +
+	"\x10com.acme.cart.v1B\tCartProtoP\x01Z)github.com/acme/cart/proto/cart/v1;cartv1\xa2\x02\x03ACV\xaa\x02\fAcme.Cart.V1\xba\x02\x06CartV1\xca\x02\fAcme\\Cart\\V1\xea\x02\x0eAcme::Cart::V1b\x06proto3"
 
 var (
 	file_cart_v1_cart_proto_rawDescOnce sync.Once

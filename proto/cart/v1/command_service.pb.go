@@ -768,8 +768,8 @@ const file_cart_v1_command_service_proto_rawDesc = "" +
 	"RemoveItem\x12\x1a.cart.v1.RemoveItemRequest\x1a\x1b.cart.v1.RemoveItemResponse\x12]\n" +
 	"\x12ChangeItemQuantity\x12\".cart.v1.ChangeItemQuantityRequest\x1a#.cart.v1.ChangeItemQuantityResponse\x12B\n" +
 	"\tClearCart\x12\x19.cart.v1.ClearCartRequest\x1a\x1a.cart.v1.ClearCartResponse\x12K\n" +
-	"\fCheckoutCart\x12\x1c.cart.v1.CheckoutCartRequest\x1a\x1d.cart.v1.CheckoutCartResponseBr\n" +
-	"\x10com.acme.cart.v1B\x13CommandServiceProtoP\x01Z)github.com/acme/cart/proto/cart/v1;cartv1\xa2\x02\x03ACV\xaa\x02\fAcme.Cart.V1\xba\x02\x06CartV1b\x06proto3"
+	"\fCheckoutCart\x12\x1c.cart.v1.CheckoutCartRequest\x1a\x1d.cart.v1.CheckoutCartResponseB\x92\x01\n" +
+	"\x10com.acme.cart.v1B\x13CommandServiceProtoP\x01Z)github.com/acme/cart/proto/cart/v1;cartv1\xa2\x02\x03ACV\xaa\x02\fAcme.Cart.V1\xba\x02\x06CartV1\xca\x02\fAcme\\Cart\\V1\xea\x02\x0eAcme::Cart::V1b\x06proto3"
 
 var (
 	file_cart_v1_command_service_proto_rawDescOnce sync.Once

@@ -1010,8 +1010,8 @@ const file_cart_v1_query_service_proto_rawDesc = "" +
 	"\x10CartQueryService\x12<\n" +
 	"\aGetCart\x12\x17.cart.v1.GetCartRequest\x1a\x18.cart.v1.GetCartResponse\x12Q\n" +
 	"\x0eGetCartHistory\x12\x1e.cart.v1.GetCartHistoryRequest\x1a\x1f.cart.v1.GetCartHistoryResponse\x12H\n" +
-	"\vGetCartAsOf\x12\x1b.cart.v1.GetCartAsOfRequest\x1a\x1c.cart.v1.GetCartAsOfResponseBp\n" +
-	"\x10com.acme.cart.v1B\x11QueryServiceProtoP\x01Z)github.com/acme/cart/proto/cart/v1;cartv1\xa2\x02\x03ACV\xaa\x02\fAcme.Cart.V1\xba\x02\x06CartV1b\x06proto3"
+	"\vGetCartAsOf\x12\x1b.cart.v1.GetCartAsOfRequest\x1a\x1c.cart.v1.GetCartAsOfResponseB\x90\x01\n" +
+	"\x10com.acme.cart.v1B\x11QueryServiceProtoP\x01Z)github.com/acme/cart/proto/cart/v1;cartv1\xa2\x02\x03ACV\xaa\x02\fAcme.Cart.V1\xba\x02\x06CartV1\xca\x02\fAcme\\Cart\\V1\xea\x02\x0eAcme::Cart::V1b\x06proto3"
 
 var (
 	file_cart_v1_query_service_proto_rawDescOnce sync.Once
