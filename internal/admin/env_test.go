@@ -9,6 +9,7 @@ import (
 
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/dev/embeddedmongo"
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/readmodel"
 )
@@ -100,7 +101,7 @@ func ctxT(t *testing.T) context.Context {
 func (e *testEnv) waitProjected() {
 	e.t.Helper()
 	head, _ := e.log.HeadPosition(context.Background())
-	target := projection.Position{Commit: head.Commit, Prepare: head.Prepare}
+	target := eventlog.Position{Commit: head.Commit, Prepare: head.Prepare}
 	ctx := ctxT(e.t)
 	for {
 		if _, p := e.live.current(); p != nil {

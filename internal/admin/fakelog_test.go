@@ -9,8 +9,7 @@ import (
 	"time"
 
 	"github.com/acme/cart/internal/cart"
-	"github.com/acme/cart/internal/eventstore"
-	"github.com/acme/cart/internal/projection"
+	"github.com/acme/cart/internal/eventlog"
 )
 
 // fakeLog is an in-memory event log: the projectors' Source (catch-up,
@@ -18,7 +17,7 @@ import (
 // EventLog. Only cart events are stored.
 type fakeLog struct {
 	mu      sync.Mutex
-	evs     []projection.Event
+	evs     []eventlog.Event
 	revs    map[string]int64
 	pos     uint64
 	changed chan struct{}
@@ -29,7 +28,7 @@ func newFakeLog() *fakeLog {
 }
 
 // appendRaw appends an event with the given type and data to the user's stream.
-func (l *fakeLog) appendRaw(t testing.TB, user, typ string, data []byte) projection.Event {
+func (l *fakeLog) appendRaw(t testing.TB, user, typ string, data []byte) eventlog.Event {
 	t.Helper()
 	meta, err := cart.MarshalMetadata(cart.Metadata{CommandID: "c", CommandType: "Test", Time: time.Unix(1700000000, 0).UTC()})
 	if err != nil {
@@ -44,9 +43,9 @@ func (l *fakeLog) appendRaw(t testing.TB, user, typ string, data []byte) project
 	rev++
 	l.revs[user] = rev
 	l.pos += 100
-	ev := projection.Event{
+	ev := eventlog.Event{
 		StreamID: "cart-" + user, UserID: user, Revision: rev,
-		Position: projection.Position{Commit: l.pos, Prepare: l.pos},
+		Position: eventlog.Position{Commit: l.pos, Prepare: l.pos},
 		EventID:  fmt.Sprintf("%s-%d", user, rev), Type: typ, Data: data, Metadata: meta,
 		Created: time.UnixMilli(1_700_000_000_000 + int64(l.pos)).UTC(),
 	}
@@ -57,7 +56,7 @@ func (l *fakeLog) appendRaw(t testing.TB, user, typ string, data []byte) project
 }
 
 // append appends a domain event to the user's stream.
-func (l *fakeLog) append(t testing.TB, user string, e cart.Event) projection.Event {
+func (l *fakeLog) append(t testing.TB, user string, e cart.Event) eventlog.Event {
 	t.Helper()
 	data, err := cart.Marshal(e)
 	if err != nil {
@@ -66,33 +65,33 @@ func (l *fakeLog) append(t testing.TB, user string, e cart.Event) projection.Eve
 	return l.appendRaw(t, user, e.Type(), data)
 }
 
-func (l *fakeLog) snapshot() ([]projection.Event, chan struct{}) {
+func (l *fakeLog) snapshot() ([]eventlog.Event, chan struct{}) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.evs, l.changed
 }
 
 // HeadPosition implements EventLog.
-func (l *fakeLog) HeadPosition(context.Context) (eventstore.Position, error) {
+func (l *fakeLog) HeadPosition(context.Context) (eventlog.Position, error) {
 	evs, _ := l.snapshot()
 	if len(evs) == 0 {
-		return eventstore.Position{}, nil
+		return eventlog.Position{}, nil
 	}
 	p := evs[len(evs)-1].Position
-	return eventstore.Position{Commit: p.Commit, Prepare: p.Prepare}, nil
+	return eventlog.Position{Commit: p.Commit, Prepare: p.Prepare}, nil
 }
 
 // ReadStream implements EventLog.
-func (l *fakeLog) ReadStream(_ context.Context, userID string, from int64, count int) ([]eventstore.RecordedEvent, error) {
+func (l *fakeLog) ReadStream(_ context.Context, userID string, from int64, count int) ([]eventlog.Event, error) {
 	evs, _ := l.snapshot()
-	var out []eventstore.RecordedEvent
+	var out []eventlog.Event
 	for _, e := range evs {
 		if e.UserID != userID || e.Revision < from || (count > 0 && len(out) == count) {
 			continue
 		}
-		out = append(out, eventstore.RecordedEvent{
+		out = append(out, eventlog.Event{
 			StreamID: e.StreamID, UserID: e.UserID, Revision: e.Revision,
-			Position: eventstore.Position{Commit: e.Position.Commit, Prepare: e.Position.Prepare},
+			Position: eventlog.Position{Commit: e.Position.Commit, Prepare: e.Position.Prepare},
 			EventID:  e.EventID, Type: e.Type, Data: e.Data, Metadata: e.Metadata, Created: e.Created,
 		})
 	}
@@ -100,7 +99,7 @@ func (l *fakeLog) ReadStream(_ context.Context, userID string, from int64, count
 }
 
 // Subscribe implements projection.Source.
-func (l *fakeLog) Subscribe(_ context.Context, from *projection.Position) (projection.Subscription, error) {
+func (l *fakeLog) Subscribe(_ context.Context, from *eventlog.Position) (eventlog.Subscription, error) {
 	evs, _ := l.snapshot()
 	s := &fakeSub{log: l, closed: make(chan struct{})}
 	if from != nil {
@@ -123,32 +122,32 @@ type fakeSub struct {
 	closed    chan struct{}
 }
 
-func (s *fakeSub) Next(ctx context.Context) (projection.Message, error) {
+func (s *fakeSub) Next(ctx context.Context) (eventlog.Message, error) {
 	for {
 		evs, changed := s.log.snapshot()
 		if s.next < len(evs) {
 			e := evs[s.next]
 			s.next++
-			return projection.Message{Event: &e}, nil
+			return eventlog.Message{Event: &e}, nil
 		}
 		switch s.caughtUp {
 		case 0:
 			s.caughtUp = 1
 			if len(evs) > 0 {
 				p := evs[len(evs)-1].Position
-				return projection.Message{Checkpoint: &p}, nil
+				return eventlog.Message{Checkpoint: &p}, nil
 			}
 			continue
 		case 1:
 			s.caughtUp = 2
-			return projection.Message{CaughtUp: true}, nil
+			return eventlog.Message{CaughtUp: true}, nil
 		}
 		select {
 		case <-changed:
 		case <-s.closed:
-			return projection.Message{}, errors.New("subscription closed")
+			return eventlog.Message{}, errors.New("subscription closed")
 		case <-ctx.Done():
-			return projection.Message{}, ctx.Err()
+			return eventlog.Message{}, ctx.Err()
 		}
 	}
 }

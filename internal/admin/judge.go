@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/acme/cart/internal/cart"
-	"github.com/acme/cart/internal/eventstore"
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
 )
 
@@ -40,7 +40,7 @@ type logView struct {
 }
 
 // readLog folds the user's stream for a live document at liveVersion.
-func (s *Service) readLog(ctx context.Context, userID string, liveVersion int64, upTo *projection.Position) (logView, error) {
+func (s *Service) readLog(ctx context.Context, userID string, liveVersion int64, upTo *eventlog.Position) (logView, error) {
 	recs, err := s.cfg.Events.ReadStream(ctx, userID, 0, 0)
 	if err != nil {
 		return logView{}, err
@@ -52,9 +52,9 @@ func (s *Service) readLog(ctx context.Context, userID string, liveVersion int64,
 		if v.stuck >= 0 {
 			continue // nothing applies after an event that cannot be applied
 		}
-		ev := eventOf(r)
-		before := upTo != nil && !upTo.Less(ev.Position)
-		e, err := projection.DecodeEvent(dec, ev)
+
+		before := upTo != nil && !upTo.Less(r.Position)
+		e, err := projection.DecodeEvent(dec, r)
 		if err != nil {
 			v.stuck, v.stuckErr, v.stuckBefore = r.Revision, err, before
 			continue
@@ -69,19 +69,11 @@ func (s *Service) readLog(ctx context.Context, userID string, liveVersion int64,
 	return v, nil
 }
 
-func eventOf(r eventstore.RecordedEvent) projection.Event {
-	return projection.Event{
-		StreamID: r.StreamID, UserID: r.UserID, Revision: r.Revision,
-		Position: projection.Position{Commit: r.Position.Commit, Prepare: r.Position.Prepare},
-		EventID:  r.EventID, Type: r.Type, Data: r.Data, Metadata: r.Metadata, Created: r.Created,
-	}
-}
-
 // judge decides, from the user's stream, whether a live document that
 // differs from the replay (or is missing from either) is wrong, and how.
 // A difference explained by events after the verification's position is
 // not one: the live projector may simply have moved on, or not yet.
-func (s *Service) judge(ctx context.Context, userID string, live, replay *projection.CartDoc, upTo *projection.Position) (*Difference, error) {
+func (s *Service) judge(ctx context.Context, userID string, live, replay *projection.CartDoc, upTo *eventlog.Position) (*Difference, error) {
 	diff := Difference{UserID: userID, LiveVersion: -1, ReplayVersion: -1}
 	if live != nil {
 		diff.LiveVersion = live.Version

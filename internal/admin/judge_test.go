@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
 )
 
@@ -29,7 +30,7 @@ func TestJudge(t *testing.T) {
 	// u2 has a poison event at revision 1 before upTo; u3's only events
 	// come after upTo; u4 has a poison event after upTo.
 	log := newFakeLog()
-	u1 := []projection.Event{log.append(t, "u1", add("p1", 1)), log.append(t, "u1", add("p2", 2))}
+	u1 := []eventlog.Event{log.append(t, "u1", add("p1", 1)), log.append(t, "u1", add("p2", 2))}
 	log.append(t, "u2", add("p1", 1))
 	poison := log.appendRaw(t, "u2", "CouponApplied", []byte(`{}`))
 	log.append(t, "u4", add("p1", 1))

@@ -4,7 +4,7 @@ import (
 	"context"
 	"iter"
 
-	"github.com/acme/cart/internal/eventstore"
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
 )
 
@@ -46,6 +46,6 @@ type ParkingLot interface {
 // log (the target of a replay) and a user's stream (the judge when a live
 // document and a replay disagree).
 type EventLog interface {
-	HeadPosition(ctx context.Context) (eventstore.Position, error)
-	ReadStream(ctx context.Context, userID string, from int64, count int) ([]eventstore.RecordedEvent, error)
+	HeadPosition(ctx context.Context) (eventlog.Position, error)
+	ReadStream(ctx context.Context, userID string, from int64, count int) ([]eventlog.Event, error)
 }

@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
 )
 
@@ -28,9 +29,9 @@ type Progress struct {
 	// EventsPerSecond is the recent throughput.
 	EventsPerSecond float64
 	// Position is the $all position stored so far (zero before any).
-	Position projection.Position
+	Position eventlog.Position
 	// Target is the head of the log when the operation started.
-	Target projection.Position
+	Target eventlog.Position
 	// ETA estimates the time left to reach Target from the recent rate of
 	// progress through the log's positions; negative when unknown (no
 	// progress measured yet).
@@ -39,7 +40,7 @@ type Progress struct {
 
 // meter turns successive projector progress snapshots into Progress.
 type meter struct {
-	target    projection.Position
+	target    eventlog.Position
 	last      time.Time
 	lastCount int64
 	lastPos   uint64
@@ -48,13 +49,13 @@ type meter struct {
 	sampled   bool
 }
 
-func newMeter(now time.Time, target projection.Position) *meter {
+func newMeter(now time.Time, target eventlog.Position) *meter {
 	return &meter{target: target, last: now}
 }
 
 // sample measures the rates since the previous sample.
 func (m *meter) sample(now time.Time, pr projection.Progress) Progress {
-	var pos projection.Position
+	var pos eventlog.Position
 	if pr.Checkpoint != nil {
 		pos = *pr.Checkpoint
 	}
@@ -101,7 +102,7 @@ type reporter struct {
 
 // startReporter reports once at once (so that a caller sees the target
 // before the first interval) and then every interval until finish.
-func startReporter(op string, p *projection.Projector, target projection.Position, interval time.Duration,
+func startReporter(op string, p *projection.Projector, target eventlog.Position, interval time.Duration,
 	report func(Progress), log *slog.Logger) *reporter {
 	r := &reporter{
 		stop: make(chan struct{}), done: make(chan struct{}),

@@ -4,14 +4,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
 )
 
 func TestMeter(t *testing.T) {
 	t.Parallel()
 	start := time.Unix(1000, 0)
-	at := func(commit uint64) *projection.Position { return &projection.Position{Commit: commit, Prepare: commit} }
-	m := newMeter(start, projection.Position{Commit: 10_000})
+	at := func(commit uint64) *eventlog.Position { return &eventlog.Position{Commit: commit, Prepare: commit} }
+	m := newMeter(start, eventlog.Position{Commit: 10_000})
 
 	first := m.sample(start, projection.Progress{})
 	if first.ETA >= 0 || first.EventsPerSecond != 0 || first.Target.Commit != 10_000 {

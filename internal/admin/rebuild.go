@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
 )
 
@@ -65,7 +66,7 @@ func (s *Service) Rebuild(ctx context.Context, report func(Progress)) (RebuildRe
 	if err != nil {
 		return RebuildResult{}, fmt.Errorf("rebuild: %w", err)
 	}
-	target := projection.Position{Commit: head.Commit, Prepare: head.Prepare}
+	target := eventlog.Position{Commit: head.Commit, Prepare: head.Prepare}
 	name := collectionName("carts", start)
 	log := s.log.With("op", "rebuild", "collection", name)
 	log.Info("read model rebuild started", "current", old, "target", target.String())
@@ -170,7 +171,7 @@ func (s *Service) Rebuild(ctx context.Context, report func(Progress)) (RebuildRe
 	return res, nil
 }
 
-func positionAttr(p *projection.Position) string {
+func positionAttr(p *eventlog.Position) string {
 	if p == nil {
 		return "none"
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
 )
 
@@ -156,8 +157,8 @@ func (s *Service) dropQuietly(ctx context.Context, name string) {
 
 // reached tells whether a stored checkpoint is at or past target; the zero
 // target (an empty log) is always reached.
-func reached(cp *projection.Position, target projection.Position) bool {
-	if target == (projection.Position{}) {
+func reached(cp *eventlog.Position, target eventlog.Position) bool {
+	if target == (eventlog.Position{}) {
 		return true
 	}
 	return cp != nil && !cp.Less(target)

@@ -6,6 +6,7 @@ import (
 	"iter"
 	"time"
 
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
 )
 
@@ -62,7 +63,7 @@ func (s *Service) Verify(ctx context.Context, report func(Progress)) (VerifyResu
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("verify: %w", err)
 	}
-	target := projection.Position{Commit: head.Commit, Prepare: head.Prepare}
+	target := eventlog.Position{Commit: head.Commit, Prepare: head.Prepare}
 	name := collectionName("verify", start)
 	log := s.log.With("op", "verify", "collection", name)
 	log.Info("read model verification started", "live", live.Collection(), "target", target.String())
@@ -112,7 +113,7 @@ func (s *Service) Verify(ctx context.Context, report func(Progress)) (VerifyResu
 
 // compare merges the two collections' scans (both in user ID order) and
 // judges every user found in either.
-func (s *Service) compare(ctx context.Context, cur *liveStore, replay CartStore, upTo *projection.Position) (VerifyResult, error) {
+func (s *Service) compare(ctx context.Context, cur *liveStore, replay CartStore, upTo *eventlog.Position) (VerifyResult, error) {
 	// Reads of the live collection hold it against retirement, like GetCart.
 	cur.mu.RLock()
 	defer cur.mu.RUnlock()

@@ -7,55 +7,20 @@ import (
 	"io"
 	"math"
 	"strings"
-	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
 	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/eventlog"
 )
 
-// Position is a place in $all, the store's global log. Positions of later
-// events compare greater (Commit first, then Prepare); the read side stores
-// one as its checkpoint.
-type Position struct {
-	Commit  uint64
-	Prepare uint64
-}
-
-// Less orders positions as the log does, so that callers can compare a
-// checkpoint with the head without knowing the pair's rules.
-func (p Position) Less(q Position) bool {
-	if p.Commit != q.Commit {
-		return p.Commit < q.Commit
-	}
-	return p.Prepare < q.Prepare
-}
-
-// RecordedEvent is one stored cart event as the read side sees it: raw JSON,
-// so that the projector decides what an undecodable (poison) event means,
-// plus where it sits in its stream (Revision, the cart's version) and in
-// the global log (Position, for checkpoints).
-type RecordedEvent struct {
-	StreamID string
-	// UserID is StreamID without StreamPrefix.
-	UserID string
-	// Revision is the event's 0-based number in its stream.
-	Revision int64
-	Position Position
-	EventID  string
-	Type     string
-	Data     []byte
-	Metadata []byte
-	// Created is when the store recorded the event.
-	Created time.Time
-}
-
-func recordedFrom(e *esdb.RecordedEvent) RecordedEvent {
-	return RecordedEvent{
+// recordedFrom turns the client's event into the log's vocabulary.
+func recordedFrom(e *esdb.RecordedEvent) eventlog.Event {
+	return eventlog.Event{
 		StreamID: e.StreamID,
 		UserID:   strings.TrimPrefix(e.StreamID, StreamPrefix),
 		Revision: int64(e.EventNumber),
-		Position: Position{Commit: e.Position.Commit, Prepare: e.Position.Prepare},
+		Position: eventlog.Position{Commit: e.Position.Commit, Prepare: e.Position.Prepare},
 		EventID:  e.EventID.String(),
 		Type:     e.EventType,
 		Data:     e.Data,
@@ -68,8 +33,8 @@ func recordedFrom(e *esdb.RecordedEvent) RecordedEvent {
 // at most count events (count <= 0: all of them). A stream that does not
 // exist yet gives an empty slice and no error: for a cart that simply means
 // "no events yet".
-func (s *Store) ReadStream(ctx context.Context, userID string, from int64, count int) ([]RecordedEvent, error) {
-	var out []RecordedEvent
+func (s *Store) ReadStream(ctx context.Context, userID string, from int64, count int) ([]eventlog.Event, error) {
+	var out []eventlog.Event
 	_, err := s.readRaw(ctx, StreamName(userID), esdb.Forwards, revision(from), readCount(count), func(e *esdb.RecordedEvent) error {
 		out = append(out, recordedFrom(e))
 		return nil
@@ -82,16 +47,16 @@ func (s *Store) ReadStream(ctx context.Context, userID string, from int64, count
 
 // HeadPosition is the position of the last event in $all, the zero Position
 // when the log is empty; the read side measures replay progress against it.
-func (s *Store) HeadPosition(ctx context.Context) (Position, error) {
-	var head Position
+func (s *Store) HeadPosition(ctx context.Context) (eventlog.Position, error) {
+	var head eventlog.Position
 	err := s.read(ctx, func(c *esdb.Client, ctx context.Context) (*esdb.ReadStream, error) {
 		return c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
 	}, func(e *esdb.RecordedEvent) error {
-		head = Position{Commit: e.Position.Commit, Prepare: e.Position.Prepare}
+		head = eventlog.Position{Commit: e.Position.Commit, Prepare: e.Position.Prepare}
 		return nil
 	})
 	if err != nil {
-		return Position{}, fmt.Errorf("eventstore: head position: %w", err)
+		return eventlog.Position{}, fmt.Errorf("eventstore: head position: %w", err)
 	}
 	return head, nil
 }

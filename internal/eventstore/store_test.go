@@ -15,6 +15,7 @@ import (
 
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/dev/standin"
+	"github.com/acme/cart/internal/eventlog"
 )
 
 // testCtx bounds a test well above what it needs, so a hang fails the test
@@ -133,7 +134,7 @@ func TestAppendThenRead(t *testing.T) {
 		if e.Revision != int64(i) || e.Type != wantTypes[i] || e.StreamID != "cart-u1" || e.UserID != "u1" {
 			t.Errorf("event %d = rev %d type %s stream %s user %s", i, e.Revision, e.Type, e.StreamID, e.UserID)
 		}
-		if e.Created.IsZero() || e.Position == (Position{}) {
+		if e.Created.IsZero() || e.Position == (eventlog.Position{}) {
 			t.Errorf("event %d: created %v, position %v; want both set", i, e.Created, e.Position)
 		}
 		if i > 0 && !got[i-1].Position.Less(e.Position) {

@@ -11,23 +11,12 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/eventlog"
 )
 
 // ErrSubscriptionClosed is returned by Next after Close, so that a consumer
 // shutting down does not mistake its own Close for a dropped subscription.
 var ErrSubscriptionClosed = errors.New("eventstore: subscription closed")
-
-// Message is one thing a subscription delivers; exactly one field is set.
-type Message struct {
-	// Event is a cart event, in $all order.
-	Event *RecordedEvent
-	// Checkpoint is a position the server reached while skipping events that
-	// do not match the filter; storing it keeps a restart from rescanning them.
-	Checkpoint *Position
-	// CaughtUp says that every event written before the subscription started
-	// was delivered; what follows is live.
-	CaughtUp bool
-}
 
 // Subscription is a catch-up subscription to the cart streams in $all. It is
 // not safe for concurrent use by several consumers: one goroutine calls Next.
@@ -46,16 +35,16 @@ type Subscription struct {
 }
 
 type received struct {
-	msg Message
+	msg eventlog.Message
 	err error
 }
 
-// SubscribeAll starts a catch-up subscription to $all with the server-side
+// Subscribe starts a catch-up subscription to $all with the server-side
 // stream prefix filter "cart-", delivering events strictly after from (nil:
 // from the start of the log). The subscription lives until Close, ctx's end
 // or a drop; it never resubscribes by itself: the consumer does, from its
 // last checkpoint, so that it decides the backoff.
-func (s *Store) SubscribeAll(ctx context.Context, from *Position) (*Subscription, error) {
+func (s *Store) Subscribe(ctx context.Context, from *eventlog.Position) (eventlog.Subscription, error) {
 	l, err := s.acquire(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: subscribe $all: %w", err)
@@ -118,7 +107,7 @@ func (sub *Subscription) pump() {
 			re := recordedFrom(oe)
 			r.msg.Event = &re
 		case ev.CheckPointReached != nil:
-			r.msg.Checkpoint = &Position{Commit: ev.CheckPointReached.Commit, Prepare: ev.CheckPointReached.Prepare}
+			r.msg.Checkpoint = &eventlog.Position{Commit: ev.CheckPointReached.Commit, Prepare: ev.CheckPointReached.Prepare}
 		case ev.CaughtUp != nil:
 			r.msg.CaughtUp = true
 		default: // FellBehind: current servers do not send it; nothing to do.
@@ -164,9 +153,9 @@ func (sub *Subscription) dropErr(err error) error {
 // cart.ErrUnavailable when the connection was lost, ErrSubscriptionClosed
 // after Close, or ctx's error when ctx ended first (the subscription then
 // stays usable).
-func (sub *Subscription) Next(ctx context.Context) (Message, error) {
+func (sub *Subscription) Next(ctx context.Context) (eventlog.Message, error) {
 	if err := ctx.Err(); err != nil {
-		return Message{}, fmt.Errorf("eventstore: subscription next: %w", err)
+		return eventlog.Message{}, fmt.Errorf("eventstore: subscription next: %w", err)
 	}
 	select {
 	case r := <-sub.msgs:
@@ -174,13 +163,13 @@ func (sub *Subscription) Next(ctx context.Context) (Message, error) {
 	case <-sub.done:
 		// The pump exited: after delivering its final error, or on Close.
 		if sub.final != nil {
-			return Message{}, sub.final
+			return eventlog.Message{}, sub.final
 		}
-		return Message{}, ErrSubscriptionClosed
+		return eventlog.Message{}, ErrSubscriptionClosed
 	case <-sub.closed:
-		return Message{}, ErrSubscriptionClosed
+		return eventlog.Message{}, ErrSubscriptionClosed
 	case <-ctx.Done():
-		return Message{}, fmt.Errorf("eventstore: subscription next: %w", ctx.Err())
+		return eventlog.Message{}, fmt.Errorf("eventstore: subscription next: %w", ctx.Err())
 	}
 }
 

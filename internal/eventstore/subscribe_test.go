@@ -9,10 +9,11 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/eventlog"
 )
 
 // nextEvent skips checkpoints and the caught-up marker until an event comes.
-func nextEvent(tb testing.TB, sub *Subscription) *RecordedEvent {
+func nextEvent(tb testing.TB, sub eventlog.Subscription) *eventlog.Event {
 	tb.Helper()
 	for {
 		m, err := sub.Next(testCtx(tb))
@@ -25,11 +26,11 @@ func nextEvent(tb testing.TB, sub *Subscription) *RecordedEvent {
 	}
 }
 
-func subscribe(tb testing.TB, s *Store, from *Position) *Subscription {
+func subscribe(tb testing.TB, s *Store, from *eventlog.Position) eventlog.Subscription {
 	tb.Helper()
-	sub, err := s.SubscribeAll(testCtx(tb), from)
+	sub, err := s.Subscribe(testCtx(tb), from)
 	if err != nil {
-		tb.Fatalf("SubscribeAll: %v", err)
+		tb.Fatalf("Subscribe: %v", err)
 	}
 	tb.Cleanup(func() { _ = sub.Close() })
 	return sub
@@ -51,7 +52,7 @@ func TestSubscribeAllDeliversOnlyCartStreams(t *testing.T) {
 	mustAppend(t, s, "b", -1, meta(uuid.NewString()), added("q", 2))
 
 	sub := subscribe(t, s, nil)
-	var got []*RecordedEvent
+	var got []*eventlog.Event
 	caughtUp := false
 	for !caughtUp {
 		m, err := sub.Next(ctx)

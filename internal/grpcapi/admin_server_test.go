@@ -19,7 +19,7 @@ import (
 
 	"github.com/acme/cart/internal/admin"
 	"github.com/acme/cart/internal/cart"
-	"github.com/acme/cart/internal/eventstore"
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/grpcapi"
 	"github.com/acme/cart/internal/projection"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
@@ -33,7 +33,7 @@ type fakeLot struct {
 	hold, entered chan struct{}
 }
 
-func (f *fakeLot) Park(context.Context, projection.Event, error) error { return nil }
+func (f *fakeLot) Park(context.Context, eventlog.Event, error) error { return nil }
 
 func (f *fakeLot) ListParked(ctx context.Context, userID, after string, limit int) ([]projection.ParkedEvent, error) {
 	f.mu.Lock()
@@ -69,13 +69,13 @@ func (downCatalog) Drop(context.Context, string) error      { return cart.ErrUna
 
 type noEvents struct{}
 
-func (noEvents) HeadPosition(context.Context) (eventstore.Position, error) {
-	return eventstore.Position{}, nil
+func (noEvents) HeadPosition(context.Context) (eventlog.Position, error) {
+	return eventlog.Position{}, nil
 }
-func (noEvents) ReadStream(context.Context, string, int64, int) ([]eventstore.RecordedEvent, error) {
+func (noEvents) ReadStream(context.Context, string, int64, int) ([]eventlog.Event, error) {
 	return nil, nil
 }
-func (noEvents) Subscribe(context.Context, *projection.Position) (projection.Subscription, error) {
+func (noEvents) Subscribe(context.Context, *eventlog.Position) (eventlog.Subscription, error) {
 	return nil, cart.ErrUnavailable
 }
 
@@ -112,8 +112,8 @@ func startAdminServer(t *testing.T, lot *fakeLot) cartv1.CartAdminServiceClient 
 func parked(user string, rev int64, key string) projection.ParkedEvent {
 	return projection.ParkedEvent{
 		Key: key,
-		Event: projection.Event{StreamID: "cart-" + user, UserID: user, Revision: rev, EventID: "id-" + key,
-			Type: "CouponApplied", Position: projection.Position{Commit: 1, Prepare: 1}},
+		Event: eventlog.Event{StreamID: "cart-" + user, UserID: user, Revision: rev, EventID: "id-" + key,
+			Type: "CouponApplied", Position: eventlog.Position{Commit: 1, Prepare: 1}},
 		Error: "decode CouponApplied event: unknown event type", ParkedAt: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC),
 		ReplayAttempts: 3,
 	}

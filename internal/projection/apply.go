@@ -5,18 +5,19 @@ import (
 	"strings"
 
 	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/eventlog"
 )
 
 // entry is an event of the current batch with its decoded form, decoded once
 // when it arrives.
 type entry struct {
-	ev     Event
+	ev     eventlog.Event
 	event  cart.Event
 	decErr error
 }
 
 // decodeEntry decodes an event's data and metadata with dec (see DecodeEvent).
-func decodeEntry(dec Decoder, ev Event) entry {
+func decodeEntry(dec Decoder, ev eventlog.Event) entry {
 	e, err := DecodeEvent(dec, ev)
 	if err != nil {
 		return entry{ev: ev, decErr: err}
@@ -26,11 +27,11 @@ func decodeEntry(dec Decoder, ev Event) entry {
 
 // isSystemEvent tells EventStoreDB's own records (e.g. $streamDeleted,
 // $metadata) apart from cart facts: they carry no cart state.
-func isSystemEvent(ev Event) bool { return strings.HasPrefix(ev.Type, "$") }
+func isSystemEvent(ev eventlog.Event) bool { return strings.HasPrefix(ev.Type, "$") }
 
 // park is an event to hand to the Parker once the batch's documents are stored.
 type park struct {
-	ev    Event
+	ev    eventlog.Event
 	cause error
 }
 

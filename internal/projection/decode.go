@@ -1,6 +1,9 @@
 package projection
 
-import "github.com/acme/cart/internal/cart"
+import (
+	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/eventlog"
+)
 
 // Decoder turns a stored event's type and data into a domain event. It is
 // a seam so that a deploy can bring an upcaster (a decoder that also knows
@@ -13,7 +16,7 @@ type Decoder func(eventType string, data []byte) (cart.Event, error)
 // poison event rather than applied as if nothing were wrong. The projector
 // and the parking lot's replay both decode through here, so that an event
 // is accepted or refused by the same rules wherever it is applied.
-func DecodeEvent(dec Decoder, ev Event) (cart.Event, error) {
+func DecodeEvent(dec Decoder, ev eventlog.Event) (cart.Event, error) {
 	if dec == nil {
 		dec = cart.Unmarshal
 	}

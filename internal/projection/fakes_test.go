@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/eventlog"
 )
 
 // errDropped is what a fake subscription fails with when told to drop.
@@ -20,7 +21,7 @@ var errDropped = errors.New("subscription dropped")
 // another stream that the server-side filter skips (only its position shows,
 // through checkpoints).
 type record struct {
-	ev     Event
+	ev     eventlog.Event
 	hidden bool
 }
 
@@ -36,7 +37,7 @@ type fakeLog struct {
 	// dropAfter[i] makes the i-th subscription (0-based) fail after
 	// delivering that many messages.
 	dropAfter  map[int]int
-	subscribes []*Position
+	subscribes []*eventlog.Position
 	// blocked is signalled whenever a subscription waits for new records
 	// after having delivered everything.
 	blocked chan struct{}
@@ -54,13 +55,13 @@ func (l *fakeLog) add(recs ...record) {
 	l.changed = make(chan struct{})
 }
 
-func (l *fakeLog) addEvents(evs ...Event) {
+func (l *fakeLog) addEvents(evs ...eventlog.Event) {
 	for _, e := range evs {
 		l.add(record{ev: e})
 	}
 }
 
-func (l *fakeLog) Subscribe(_ context.Context, from *Position) (Subscription, error) {
+func (l *fakeLog) Subscribe(_ context.Context, from *eventlog.Position) (eventlog.Subscription, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	n := len(l.subscribes)
@@ -81,7 +82,7 @@ func (l *fakeLog) Subscribe(_ context.Context, from *Position) (Subscription, er
 	return s, nil
 }
 
-func (l *fakeLog) subscriptions() []*Position {
+func (l *fakeLog) subscriptions() []*eventlog.Position {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return slices.Clone(l.subscribes)
@@ -92,7 +93,7 @@ type fakeSub struct {
 	next       int // index of the next record to consider
 	considered int // records considered since the last checkpoint
 	caughtUp   bool
-	queue      []Message
+	queue      []eventlog.Message
 	delivered  int
 	dropAt     int
 	closeOnce  sync.Once
@@ -104,10 +105,10 @@ func (s *fakeSub) Close() error {
 	return nil
 }
 
-func (s *fakeSub) Next(ctx context.Context) (Message, error) {
+func (s *fakeSub) Next(ctx context.Context) (eventlog.Message, error) {
 	for {
 		if s.dropAt >= 0 && s.delivered >= s.dropAt {
-			return Message{}, errDropped
+			return eventlog.Message{}, errDropped
 		}
 		if len(s.queue) > 0 {
 			m := s.queue[0]
@@ -124,11 +125,11 @@ func (s *fakeSub) Next(ctx context.Context) (Message, error) {
 			s.considered++
 			if !r.hidden {
 				ev := r.ev
-				s.queue = append(s.queue, Message{Event: &ev})
+				s.queue = append(s.queue, eventlog.Message{Event: &ev})
 			}
 			if every > 0 && s.considered >= every {
 				pos := r.ev.Position
-				s.queue = append(s.queue, Message{Checkpoint: &pos})
+				s.queue = append(s.queue, eventlog.Message{Checkpoint: &pos})
 				s.considered = 0
 			}
 			continue
@@ -137,10 +138,10 @@ func (s *fakeSub) Next(ctx context.Context) (Message, error) {
 			s.caughtUp = true
 			if s.considered > 0 {
 				pos := recs[len(recs)-1].ev.Position
-				s.queue = append(s.queue, Message{Checkpoint: &pos})
+				s.queue = append(s.queue, eventlog.Message{Checkpoint: &pos})
 				s.considered = 0
 			}
-			s.queue = append(s.queue, Message{CaughtUp: true})
+			s.queue = append(s.queue, eventlog.Message{CaughtUp: true})
 			continue
 		}
 		select {
@@ -150,9 +151,9 @@ func (s *fakeSub) Next(ctx context.Context) (Message, error) {
 		select {
 		case <-changed:
 		case <-s.closed:
-			return Message{}, errors.New("subscription closed")
+			return eventlog.Message{}, errors.New("subscription closed")
 		case <-ctx.Done():
-			return Message{}, ctx.Err()
+			return eventlog.Message{}, ctx.Err()
 		}
 	}
 }
@@ -162,21 +163,21 @@ func (s *fakeSub) Next(ctx context.Context) (Message, error) {
 type fakeStore struct {
 	mu          sync.Mutex
 	docs        map[string]CartDoc
-	checkpoints map[string]Position
+	checkpoints map[string]eventlog.Position
 	// fail, if set, may fail an operation: "load-checkpoint",
 	// "save-checkpoint", "load" or "write".
 	fail func(op string) error
 	// beforeWrite, if set, runs (with the lock held) before each WriteCarts.
 	beforeWrite func(docs map[string]CartDoc)
 	// onCheckpoint, if set, checks the documents when a checkpoint is saved.
-	onCheckpoint func(pos Position, docs map[string]CartDoc) error
+	onCheckpoint func(pos eventlog.Position, docs map[string]CartDoc) error
 	violations   []string
 	writeCalls   int
-	saves        []Position
+	saves        []eventlog.Position
 }
 
 func newFakeStore() *fakeStore {
-	return &fakeStore{docs: map[string]CartDoc{}, checkpoints: map[string]Position{}}
+	return &fakeStore{docs: map[string]CartDoc{}, checkpoints: map[string]eventlog.Position{}}
 }
 
 func (s *fakeStore) check(op string) error {
@@ -186,7 +187,7 @@ func (s *fakeStore) check(op string) error {
 	return s.fail(op)
 }
 
-func (s *fakeStore) LoadCheckpoint(_ context.Context, name string) (*Position, error) {
+func (s *fakeStore) LoadCheckpoint(_ context.Context, name string) (*eventlog.Position, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.check("load-checkpoint"); err != nil {
@@ -198,7 +199,7 @@ func (s *fakeStore) LoadCheckpoint(_ context.Context, name string) (*Position, e
 	return nil, nil
 }
 
-func (s *fakeStore) SaveCheckpoint(_ context.Context, name string, pos Position) error {
+func (s *fakeStore) SaveCheckpoint(_ context.Context, name string, pos eventlog.Position) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.check("save-checkpoint"); err != nil {
@@ -283,11 +284,11 @@ type fakeParker struct {
 }
 
 type parkedEvent struct {
-	ev    Event
+	ev    eventlog.Event
 	cause error
 }
 
-func (f *fakeParker) Park(_ context.Context, ev Event, cause error) error {
+func (f *fakeParker) Park(_ context.Context, ev eventlog.Event, cause error) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.failN > 0 {
@@ -315,13 +316,13 @@ func newBuilder(t testing.TB) *eventBuilder {
 	return &eventBuilder{t: t, pos: 100, rev: map[string]int64{}}
 }
 
-func (b *eventBuilder) nextPos() Position {
+func (b *eventBuilder) nextPos() eventlog.Position {
 	b.pos += 10
-	return Position{Commit: b.pos, Prepare: b.pos}
+	return eventlog.Position{Commit: b.pos, Prepare: b.pos}
 }
 
 // event makes the user's next event.
-func (b *eventBuilder) event(user string, e cart.Event) Event {
+func (b *eventBuilder) event(user string, e cart.Event) eventlog.Event {
 	b.t.Helper()
 	data, err := cart.Marshal(e)
 	if err != nil {
@@ -331,7 +332,7 @@ func (b *eventBuilder) event(user string, e cart.Event) Event {
 }
 
 // raw makes the user's next event with the given type and data.
-func (b *eventBuilder) raw(user, typ string, data []byte) Event {
+func (b *eventBuilder) raw(user, typ string, data []byte) eventlog.Event {
 	b.t.Helper()
 	meta, err := cart.MarshalMetadata(cart.Metadata{CommandID: "cmd", CommandType: "Test", Time: time.Unix(1700000000, 0).UTC()})
 	if err != nil {
@@ -344,7 +345,7 @@ func (b *eventBuilder) raw(user, typ string, data []byte) Event {
 	r++
 	b.rev[user] = r
 	pos := b.nextPos()
-	return Event{
+	return eventlog.Event{
 		StreamID: "cart-" + user, UserID: user, Revision: r, Position: pos,
 		EventID: fmt.Sprintf("ev-%s-%d", user, r), Type: typ, Data: data, Metadata: meta,
 		Created: time.Unix(1700000000+int64(pos.Commit), 0).UTC(),
@@ -353,7 +354,7 @@ func (b *eventBuilder) raw(user, typ string, data []byte) Event {
 
 // hidden makes a record of another stream, skipped by the filter.
 func (b *eventBuilder) hidden() record {
-	return record{ev: Event{StreamID: "other", Position: b.nextPos()}, hidden: true}
+	return record{ev: eventlog.Event{StreamID: "other", Position: b.nextPos()}, hidden: true}
 }
 
 func add(p string, q int) cart.ItemAdded {
@@ -362,7 +363,7 @@ func add(p string, q int) cart.ItemAdded {
 
 // fold is what the read model must hold for a user's events: the fold of
 // every decodable event up to the first gap or poison event.
-func fold(t testing.TB, evs []Event, user string) CartDoc {
+func fold(t testing.TB, evs []eventlog.Event, user string) CartDoc {
 	t.Helper()
 	d := CartDoc{UserID: user, Version: -1}
 	for _, ev := range evs {

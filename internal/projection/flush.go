@@ -3,17 +3,19 @@ package projection
 import (
 	"context"
 	"fmt"
+
+	"github.com/acme/cart/internal/eventlog"
 )
 
 // batch is what the projector holds between flushes: the events received
 // and the furthest position seen (an event's or a server checkpoint's).
 type batch struct {
 	entries []entry
-	pos     *Position // furthest position received; nil before any
-	stored  *Position // the checkpoint last loaded or stored
+	pos     *eventlog.Position // furthest position received; nil before any
+	stored  *eventlog.Position // the checkpoint last loaded or stored
 }
 
-func (b *batch) advance(pos Position) {
+func (b *batch) advance(pos eventlog.Position) {
 	if b.pos == nil || b.pos.Less(pos) {
 		b.pos = &pos
 	}
@@ -153,4 +155,4 @@ func (p *Projector) storeCarts(ctx context.Context, entries []entry) ([]*cartSta
 // is all that can be done without a parking lot.
 type nopParker struct{}
 
-func (nopParker) Park(context.Context, Event, error) error { return nil }
+func (nopParker) Park(context.Context, eventlog.Event, error) error { return nil }

@@ -3,6 +3,8 @@ package projection
 import (
 	"fmt"
 	"time"
+
+	"github.com/acme/cart/internal/eventlog"
 )
 
 // ParkedEvent is an event in the parking lot: what the projector handed to
@@ -12,7 +14,7 @@ type ParkedEvent struct {
 	// Key identifies the parked event and orders the parking lot in log
 	// order (it is derived from Event.Position); page tokens carry it.
 	Key   string
-	Event Event
+	Event eventlog.Event
 	// Error is why the projector could not apply the event.
 	Error string
 	// ParkedAt is when it was first parked.
@@ -27,6 +29,6 @@ type ParkedEvent struct {
 // in $all, zero-padded so that keys sort in log order as strings. An event
 // keeps its position for ever, so parking it again (after a restart or in
 // a rebuild) finds the same key.
-func ParkingKey(pos Position) string {
+func ParkingKey(pos eventlog.Position) string {
 	return fmt.Sprintf("%020d/%020d", pos.Commit, pos.Prepare)
 }

@@ -6,70 +6,14 @@ import (
 	"time"
 
 	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/eventlog"
 )
-
-// Position is a point in the $all stream. Positions only grow, so a stored
-// position tells how far the read model has come.
-type Position struct {
-	Commit, Prepare uint64
-}
-
-// Less orders positions the way the event store does (commit, then prepare).
-func (p Position) Less(q Position) bool {
-	if p.Commit != q.Commit {
-		return p.Commit < q.Commit
-	}
-	return p.Prepare < q.Prepare
-}
-
-// String renders the position as EventStoreDB's UI does, C:<commit>/P:<prepare>.
-func (p Position) String() string { return fmt.Sprintf("C:%d/P:%d", p.Commit, p.Prepare) }
-
-// Event is one recorded event as the projector needs it. It is a plain copy
-// of what the event store delivers, so that the projector does not depend on
-// the store's client.
-type Event struct {
-	StreamID string
-	// UserID is the stream's user (StreamID without its prefix).
-	UserID string
-	// Revision is the event's 0-based number in its stream: the cart's
-	// version once the event is applied.
-	Revision int64
-	Position Position
-	EventID  string
-	Type     string
-	Data     []byte
-	Metadata []byte
-	// Created is when the store recorded the event.
-	Created time.Time
-}
-
-// Message is one item of a subscription: exactly one of Event and Checkpoint
-// is set, or CaughtUp is true.
-type Message struct {
-	Event *Event
-	// Checkpoint is a position the server has considered up to; it lets the
-	// projector advance its checkpoint while the filter skips other events.
-	Checkpoint *Position
-	// CaughtUp says the subscription has delivered every event that existed
-	// when it started; live events follow.
-	CaughtUp bool
-}
 
 // Source starts subscriptions to the cart events of $all.
 type Source interface {
 	// Subscribe delivers every cart event strictly after from (nil: from the
 	// start of the log), in log order.
-	Subscribe(ctx context.Context, from *Position) (Subscription, error)
-}
-
-// Subscription is a running subscription.
-type Subscription interface {
-	// Next blocks for the next message. An error means the subscription has
-	// dropped (or ctx ended); the projector then subscribes again.
-	Next(ctx context.Context) (Message, error)
-	// Close ends the subscription and makes a pending Next return.
-	Close() error
+	Subscribe(ctx context.Context, from *eventlog.Position) (eventlog.Subscription, error)
 }
 
 // CartDoc is one user's cart in the read model: the state after the events
@@ -105,10 +49,10 @@ type CartWrite struct {
 type Store interface {
 	// LoadCheckpoint returns the position stored under name, or nil when
 	// there is none (start from the beginning of the log).
-	LoadCheckpoint(ctx context.Context, name string) (*Position, error)
+	LoadCheckpoint(ctx context.Context, name string) (*eventlog.Position, error)
 	// SaveCheckpoint stores pos under name. It must never move a stored
 	// checkpoint backwards.
-	SaveCheckpoint(ctx context.Context, name string, pos Position) error
+	SaveCheckpoint(ctx context.Context, name string, pos eventlog.Position) error
 	// LoadCarts returns the stored documents of the given users; users
 	// without a document are absent from the map.
 	LoadCarts(ctx context.Context, userIDs []string) (map[string]CartDoc, error)
@@ -127,7 +71,7 @@ type Store interface {
 // idempotent (e.g. keyed by stream and revision). An error from Park fails
 // the batch, which is retried from the last checkpoint.
 type Parker interface {
-	Park(ctx context.Context, ev Event, cause error) error
+	Park(ctx context.Context, ev eventlog.Event, cause error) error
 }
 
 // GapError says an event arrived while its cart's document was not at the

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/eventlog"
 )
 
 // Defaults of Config; they suit FerretDB/SQLite (a few hundred writes a
@@ -63,7 +64,7 @@ type Config struct {
 // Progress is how far a projector has come, for health checks and logs.
 type Progress struct {
 	// Checkpoint is the last position stored (nil: none yet).
-	Checkpoint *Position
+	Checkpoint *eventlog.Position
 	// LastEvent is the position of the last cart event the projector has
 	// sent to the store since start (nil: none): the read model holds no
 	// effect of any later event, even if a write failed for the projector
@@ -72,7 +73,7 @@ type Progress struct {
 	// projector of the same log is sure to reach: a rebuild waits for its
 	// own checkpoint to pass the stopped live projector's LastEvent before
 	// it switches readers over.
-	LastEvent *Position
+	LastEvent *eventlog.Position
 	// EventsProcessed counts events flushed since start (applied, skipped
 	// as redelivered, or parked).
 	EventsProcessed int64
@@ -233,7 +234,7 @@ func (p *Projector) Run(ctx context.Context) error {
 
 // received is a message or error read by the subscription's reader goroutine.
 type received struct {
-	msg Message
+	msg eventlog.Message
 	err error
 }
 
@@ -361,7 +362,7 @@ func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
 }
 
 // handle adds a message to the batch and says whether to flush now.
-func (p *Projector) handle(b *batch, m Message) (flushNow bool, err error) {
+func (p *Projector) handle(b *batch, m eventlog.Message) (flushNow bool, err error) {
 	switch {
 	case m.Event != nil:
 		b.advance(m.Event.Position)
@@ -415,7 +416,7 @@ func (p *Projector) caughtUp() {
 	}
 }
 
-func positionAttr(p *Position) string {
+func positionAttr(p *eventlog.Position) string {
 	if p == nil {
 		return "start"
 	}

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/eventlog"
 )
 
 // start runs a projector in the background until the test ends.
@@ -45,7 +46,7 @@ func waitFor(t *testing.T, p *Projector, what string, cond func(Progress) bool) 
 }
 
 // stored returns a condition: caught up with the checkpoint at pos or later.
-func storedThrough(pos Position) func(Progress) bool {
+func storedThrough(pos eventlog.Position) func(Progress) bool {
 	return func(pr Progress) bool {
 		return pr.CaughtUp && pr.Checkpoint != nil && !pr.Checkpoint.Less(pos)
 	}
@@ -72,8 +73,8 @@ func noViolations(t *testing.T, s *fakeStore) {
 
 // checkpointCovers fails a checkpoint saved before the documents of the
 // events it covers were stored.
-func checkpointCovers(evs []Event) func(Position, map[string]CartDoc) error {
-	return func(pos Position, docs map[string]CartDoc) error {
+func checkpointCovers(evs []eventlog.Event) func(eventlog.Position, map[string]CartDoc) error {
+	return func(pos eventlog.Position, docs map[string]CartDoc) error {
 		for _, ev := range evs {
 			if pos.Less(ev.Position) {
 				continue
@@ -90,7 +91,7 @@ func checkpointCovers(evs []Event) func(Position, map[string]CartDoc) error {
 func TestProjectorAppliesEvents(t *testing.T) {
 	t.Parallel()
 	b := newBuilder(t)
-	evs := []Event{
+	evs := []eventlog.Event{
 		b.event("u1", add("p1", 1)),
 		b.event("u2", add("p9", 3)),
 		b.event("u1", add("p2", 2)),
@@ -134,7 +135,7 @@ func TestProjectorAppliesEvents(t *testing.T) {
 func TestProjectorRedeliveryDoesNotDoubleCount(t *testing.T) {
 	t.Parallel()
 	b := newBuilder(t)
-	evs := []Event{
+	evs := []eventlog.Event{
 		b.event("u1", add("p1", 1)),
 		b.event("u1", add("p1", 2)),
 		b.event("u2", add("p1", 1)),
@@ -170,17 +171,17 @@ func TestProjectorParksWhatItCannotApply(t *testing.T) {
 	tests := []struct {
 		name string
 		// poison makes the bad event for u1; the events before and after it are fine.
-		poison    func(b *eventBuilder) Event
+		poison    func(b *eventBuilder) eventlog.Event
 		wantCause func(error) bool
 	}{
 		{
 			name:      "unknown type",
-			poison:    func(b *eventBuilder) Event { return b.raw("u1", "CouponApplied", []byte(`{"code":"X"}`)) },
+			poison:    func(b *eventBuilder) eventlog.Event { return b.raw("u1", "CouponApplied", []byte(`{"code":"X"}`)) },
 			wantCause: func(err error) bool { return errors.Is(err, cart.ErrUnknownEventType) },
 		},
 		{
 			name:   "bad JSON",
-			poison: func(b *eventBuilder) Event { return b.raw("u1", cart.TypeItemAdded, []byte(`{"product_id":`)) },
+			poison: func(b *eventBuilder) eventlog.Event { return b.raw("u1", cart.TypeItemAdded, []byte(`{"product_id":`)) },
 			wantCause: func(err error) bool {
 				var de *cart.DecodeError
 				return errors.As(err, &de)
@@ -188,7 +189,7 @@ func TestProjectorParksWhatItCannotApply(t *testing.T) {
 		},
 		{
 			name: "bad metadata",
-			poison: func(b *eventBuilder) Event {
+			poison: func(b *eventBuilder) eventlog.Event {
 				ev := b.event("u1", add("p1", 1))
 				ev.Metadata = []byte("not json")
 				return ev
@@ -200,7 +201,7 @@ func TestProjectorParksWhatItCannotApply(t *testing.T) {
 		},
 		{
 			name: "gap",
-			poison: func(b *eventBuilder) Event {
+			poison: func(b *eventBuilder) eventlog.Event {
 				b.rev["u1"]++ // a revision missing from the log
 				return b.event("u1", add("p1", 1))
 			},
@@ -214,7 +215,7 @@ func TestProjectorParksWhatItCannotApply(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b := newBuilder(t)
-			good := []Event{b.event("u1", add("p1", 1)), b.event("u1", add("p2", 1))}
+			good := []eventlog.Event{b.event("u1", add("p1", 1)), b.event("u1", add("p2", 1))}
 			bad := tt.poison(b)
 			after := b.event("u1", add("p3", 1))
 			other := b.event("u2", add("p1", 1))
@@ -258,7 +259,7 @@ func TestProjectorParksWhatItCannotApply(t *testing.T) {
 func TestProjectorBatchesAndStoresCheckpointAfterDocuments(t *testing.T) {
 	t.Parallel()
 	b := newBuilder(t)
-	var evs []Event
+	var evs []eventlog.Event
 	for i := range 10 {
 		evs = append(evs, b.event(fmt.Sprintf("u%d", i%3), add("p1", 1)))
 	}
@@ -278,7 +279,7 @@ func TestProjectorBatchesAndStoresCheckpointAfterDocuments(t *testing.T) {
 	store.mu.Lock()
 	saves, writes := store.saves, store.writeCalls
 	store.mu.Unlock()
-	want := []Position{evs[3].Position, evs[7].Position, evs[9].Position}
+	want := []eventlog.Position{evs[3].Position, evs[7].Position, evs[9].Position}
 	if !reflect.DeepEqual(saves, want) {
 		t.Errorf("checkpoints saved at %v, want %v (batches of 4, then the rest at caught-up)", saves, want)
 	}
@@ -318,7 +319,7 @@ func TestProjectorStoresServerCheckpoints(t *testing.T) {
 func TestProjectorResubscribesAfterDrop(t *testing.T) {
 	t.Parallel()
 	b := newBuilder(t)
-	var evs []Event
+	var evs []eventlog.Event
 	for i := range 12 {
 		evs = append(evs, b.event(fmt.Sprintf("u%d", i%2), add(fmt.Sprintf("p%d", i%4), 1)))
 	}
@@ -348,7 +349,7 @@ func TestProjectorResubscribesAfterDrop(t *testing.T) {
 func TestProjectorSurvivesStoreOutage(t *testing.T) {
 	t.Parallel()
 	b := newBuilder(t)
-	var evs []Event
+	var evs []eventlog.Event
 	for i := range 6 {
 		evs = append(evs, b.event(fmt.Sprintf("u%d", i%2), add("p1", 1)))
 	}
@@ -384,7 +385,7 @@ func TestProjectorSurvivesStoreOutage(t *testing.T) {
 func TestProjectorReappliesOverAnotherWriter(t *testing.T) {
 	t.Parallel()
 	b := newBuilder(t)
-	evs := []Event{
+	evs := []eventlog.Event{
 		b.event("u1", add("p1", 1)),
 		b.event("u1", add("p2", 1)),
 		b.event("u1", add("p1", 1)),
@@ -418,7 +419,7 @@ func TestProjectorReappliesOverAnotherWriter(t *testing.T) {
 func TestProjectorFlushesOnShutdown(t *testing.T) {
 	t.Parallel()
 	b := newBuilder(t)
-	evs := []Event{b.event("u1", add("p1", 1)), b.event("u1", add("p1", 1))}
+	evs := []eventlog.Event{b.event("u1", add("p1", 1)), b.event("u1", add("p1", 1))}
 	log := newFakeLog()
 	store := newFakeStore()
 	p, err := New(Config{Source: log, Store: store, FlushDelay: time.Hour})

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/eventlog"
 )
 
 // upcaster knows an old event type, "ItemPut", that cart.Unmarshal does not:
@@ -41,7 +42,7 @@ func TestProjectorDecodesWithConfiguredDecoder(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			b := newBuilder(t)
-			evs := []Event{
+			evs := []eventlog.Event{
 				b.event("u1", add("p1", 1)),
 				b.raw("u1", "ItemPut", []byte(`{"sku":"p1","n":2}`)),
 				b.event("u1", add("p1", 1)),
@@ -71,7 +72,7 @@ func TestDecodeEventChecksMetadata(t *testing.T) {
 	badMeta.Metadata = []byte("{")
 	tests := []struct {
 		name    string
-		ev      Event
+		ev      eventlog.Event
 		dec     Decoder
 		wantErr bool
 	}{
@@ -100,9 +101,9 @@ func TestProjectorReportsLastEvent(t *testing.T) {
 	b := newBuilder(t)
 	log := newFakeLog()
 	log.checkpointEvery = 2
-	evs := []Event{b.event("u1", add("p1", 1)), b.event("u2", add("p1", 1))}
+	evs := []eventlog.Event{b.event("u1", add("p1", 1)), b.event("u2", add("p1", 1))}
 	log.addEvents(evs...)
-	var tail Position
+	var tail eventlog.Position
 	for range 3 { // records of other streams after the last cart event
 		r := b.hidden()
 		tail = r.ev.Position

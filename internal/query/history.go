@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/acme/cart/internal/cart"
-	"github.com/acme/cart/internal/eventstore"
+	"github.com/acme/cart/internal/eventlog"
 )
 
 // EventReader reads a user's events straight from the event log; history and
@@ -17,7 +17,7 @@ import (
 type EventReader interface {
 	// ReadStream returns at most count events (count <= 0: all) of the
 	// user's stream from revision from on; a missing stream gives none.
-	ReadStream(ctx context.Context, userID string, from int64, count int) ([]eventstore.RecordedEvent, error)
+	ReadStream(ctx context.Context, userID string, from int64, count int) ([]eventlog.Event, error)
 }
 
 // Paging limits of GetCartHistory (AIP-158).
@@ -94,7 +94,7 @@ func (s *Service) GetCartHistory(ctx context.Context, userID string, pageSize in
 	return page, nil
 }
 
-func toEntry(r eventstore.RecordedEvent) Entry {
+func toEntry(r eventlog.Event) Entry {
 	e := Entry{Version: r.Revision, EventID: r.EventID, Type: r.Type, Recorded: r.Created, Data: r.Data}
 	e.Metadata, _ = cart.UnmarshalMetadata(r.Metadata) // unreadable metadata shows as empty, the event still shows
 	e.Event, e.DecodeErr = cart.Unmarshal(r.Type, r.Data)
@@ -132,7 +132,7 @@ func (s *Service) GetCartAsOfVersion(ctx context.Context, userID string, version
 	if version < -1 {
 		return CartView{}, &cart.ValidationError{Violations: []cart.FieldViolation{{Field: "as_of_version", Description: "must be -1 or more"}}}
 	}
-	past, err := s.replay(ctx, userID, func(r eventstore.RecordedEvent) bool { return r.Revision <= version })
+	past, err := s.replay(ctx, userID, func(r eventlog.Event) bool { return r.Revision <= version })
 	if err != nil {
 		return CartView{}, fmt.Errorf("get cart as of version %d: %w", version, err)
 	}
@@ -145,7 +145,7 @@ func (s *Service) GetCartAsOfVersion(ctx context.Context, userID string, version
 // GetCartAsOfTime replays the user's events recorded at or before t. A time
 // before the first event gives the empty cart (version -1).
 func (s *Service) GetCartAsOfTime(ctx context.Context, userID string, t time.Time) (CartView, error) {
-	past, err := s.replay(ctx, userID, func(r eventstore.RecordedEvent) bool { return !r.Created.After(t) })
+	past, err := s.replay(ctx, userID, func(r eventlog.Event) bool { return !r.Created.After(t) })
 	if err != nil {
 		return CartView{}, fmt.Errorf("get cart as of %s: %w", t.Format(time.RFC3339Nano), err)
 	}
@@ -156,7 +156,7 @@ func (s *Service) GetCartAsOfTime(ctx context.Context, userID string, t time.Tim
 // Recorded times and revisions only grow along a stream, so the first event
 // not kept ends the replay. An event that does not decode fails the replay:
 // a past state computed without it would be wrong.
-func (s *Service) replay(ctx context.Context, userID string, keep func(eventstore.RecordedEvent) bool) (pastCart, error) {
+func (s *Service) replay(ctx context.Context, userID string, keep func(eventlog.Event) bool) (pastCart, error) {
 	past := pastCart{version: -1}
 	for from := int64(0); ; {
 		recs, err := s.Events.ReadStream(ctx, userID, from, replayBatch)

@@ -9,16 +9,17 @@ import (
 	"time"
 
 	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/eventstore"
 )
 
 // fakeLog is an in-memory event log of one or more users' streams.
 type fakeLog struct {
-	streams map[string][]eventstore.RecordedEvent
+	streams map[string][]eventlog.Event
 	reads   int
 }
 
-func (f *fakeLog) ReadStream(_ context.Context, userID string, from int64, count int) ([]eventstore.RecordedEvent, error) {
+func (f *fakeLog) ReadStream(_ context.Context, userID string, from int64, count int) ([]eventlog.Event, error) {
 	f.reads++
 	s := f.streams[userID]
 	if from >= int64(len(s)) {
@@ -28,7 +29,7 @@ func (f *fakeLog) ReadStream(_ context.Context, userID string, from int64, count
 	if count > 0 && count < len(s) {
 		s = s[:count]
 	}
-	return append([]eventstore.RecordedEvent(nil), s...), nil
+	return append([]eventlog.Event(nil), s...), nil
 }
 
 var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
@@ -36,7 +37,7 @@ var t0 = time.Date(2026, 11, 1, 12, 0, 0, 0, time.UTC)
 func (f *fakeLog) append(t *testing.T, userID string, meta cart.Metadata, events ...cart.Event) {
 	t.Helper()
 	if f.streams == nil {
-		f.streams = map[string][]eventstore.RecordedEvent{}
+		f.streams = map[string][]eventlog.Event{}
 	}
 	for _, e := range events {
 		data, err := cart.Marshal(e)
@@ -45,7 +46,7 @@ func (f *fakeLog) append(t *testing.T, userID string, meta cart.Metadata, events
 		}
 		md, _ := cart.MarshalMetadata(meta)
 		rev := int64(len(f.streams[userID]))
-		f.streams[userID] = append(f.streams[userID], eventstore.RecordedEvent{
+		f.streams[userID] = append(f.streams[userID], eventlog.Event{
 			StreamID: eventstore.StreamName(userID), UserID: userID, Revision: rev,
 			EventID: fmt.Sprintf("id-%s-%d", userID, rev), Type: e.Type(), Data: data, Metadata: md,
 			Created: t0.Add(time.Duration(rev) * time.Minute),
@@ -167,7 +168,7 @@ func TestReplayFailsOnPoisonEvent(t *testing.T) {
 	t.Parallel()
 	log := &fakeLog{}
 	log.append(t, "u1", cart.Metadata{}, cart.ItemAdded{ProductID: "a", Quantity: 1, UnitPrice: cart.Money{CurrencyCode: "EUR"}})
-	log.streams["u1"] = append(log.streams["u1"], eventstore.RecordedEvent{UserID: "u1", Revision: 1, Type: "Bogus", Data: []byte("{}"), Created: t0.Add(time.Minute)})
+	log.streams["u1"] = append(log.streams["u1"], eventlog.Event{UserID: "u1", Revision: 1, Type: "Bogus", Data: []byte("{}"), Created: t0.Add(time.Minute)})
 	h := &Service{Events: log}
 	if _, err := h.GetCartAsOfVersion(context.Background(), "u1", 1); !errors.Is(err, cart.ErrUnknownEventType) {
 		t.Fatalf("err = %v, want the decode error", err)
@@ -184,7 +185,7 @@ func TestGetCartHistoryPages(t *testing.T) {
 	events := history50()
 	meta := cart.Metadata{CommandID: "c1", CommandType: "AddItem", CorrelationID: "k", CausationID: "z", Principal: "alice", Reason: "gift", Time: t0}
 	log.append(t, "u1", meta, events...)
-	log.streams["u1"] = append(log.streams["u1"], eventstore.RecordedEvent{UserID: "u1", Revision: 50, Type: "ItemGiftWrapped", Data: []byte(`{"x":1}`), Created: t0.Add(50 * time.Minute)})
+	log.streams["u1"] = append(log.streams["u1"], eventlog.Event{UserID: "u1", Revision: 50, Type: "ItemGiftWrapped", Data: []byte(`{"x":1}`), Created: t0.Add(50 * time.Minute)})
 	h := &Service{Events: log}
 	var (
 		all   []Entry

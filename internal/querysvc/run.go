@@ -12,10 +12,10 @@ import (
 	"google.golang.org/grpc/health"
 
 	"github.com/acme/cart/internal/admin"
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/eventstore"
 	"github.com/acme/cart/internal/grpcapi"
 	"github.com/acme/cart/internal/projection"
-	"github.com/acme/cart/internal/projection/esdbsource"
 	"github.com/acme/cart/internal/query"
 	"github.com/acme/cart/internal/readmodel"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
@@ -81,7 +81,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Catalog: catalog,
 		Open:    func(carts string) admin.CartStore { return catalog.Store(carts) },
 		Projection: projection.Config{
-			Source:   esdbsource.New(es),
+			Source:   es,
 			Decode:   cfg.Decode,
 			Parker:   parking,
 			Notifier: notifier,
@@ -186,7 +186,7 @@ func reportProgress(log *slog.Logger, progress func() projection.Progress) func(
 	}
 }
 
-func positionString(p *projection.Position) string {
+func positionString(p *eventlog.Position) string {
 	if p == nil {
 		return "none"
 	}

@@ -19,11 +19,11 @@ import (
 
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/dev/embeddedmongo"
-	"github.com/acme/cart/internal/eventstore"
 	"github.com/acme/cart/internal/dev/netfault"
+	"github.com/acme/cart/internal/dev/standin"
+	"github.com/acme/cart/internal/eventstore"
 	"github.com/acme/cart/internal/querysvc"
 	"github.com/acme/cart/internal/readmodel"
-	"github.com/acme/cart/internal/dev/standin"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
 

@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
 )
 
@@ -18,7 +19,7 @@ func TestCatalogActiveAndDrop(t *testing.T) {
 	}
 	next := cat.Store("carts_2")
 	mustWrite(t, next, projection.CartWrite{Doc: sampleDoc("u1", 3), Create: true})
-	if err := next.SaveCheckpoint(ctx, "carts_2", projection.Position{Commit: 9, Prepare: 9}); err != nil {
+	if err := next.SaveCheckpoint(ctx, "carts_2", eventlog.Position{Commit: 9, Prepare: 9}); err != nil {
 		t.Fatal(err)
 	}
 	if err := cat.SetActive(ctx, "carts_2"); err != nil {

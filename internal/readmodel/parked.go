@@ -11,6 +11,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/mongo"
 	"go.mongodb.org/mongo-driver/v2/mongo/options"
 
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
 )
 
@@ -67,7 +68,7 @@ type parkedDoc struct {
 // Park implements projection.Parker. Parking an event again (after a
 // restart, a retried batch or in a rebuild) keeps the first record, with
 // its park time and replay attempts.
-func (l *ParkingLot) Park(ctx context.Context, ev projection.Event, cause error) error {
+func (l *ParkingLot) Park(ctx context.Context, ev eventlog.Event, cause error) error {
 	if ev.Position.Commit > math.MaxInt64 || ev.Position.Prepare > math.MaxInt64 {
 		return fmt.Errorf("readmodel park %s@%d: position %v does not fit int64", ev.StreamID, ev.Revision, ev.Position)
 	}
@@ -125,9 +126,9 @@ func (l *ParkingLot) ListParked(ctx context.Context, userID, after string, limit
 	for i, d := range docs {
 		out[i] = projection.ParkedEvent{
 			Key: d.Key,
-			Event: projection.Event{
+			Event: eventlog.Event{
 				StreamID: d.StreamID, UserID: d.UserID, Revision: d.Revision,
-				Position: projection.Position{Commit: uint64(d.Commit), Prepare: uint64(d.Prepare)},
+				Position: eventlog.Position{Commit: uint64(d.Commit), Prepare: uint64(d.Prepare)},
 				EventID:  d.EventID, Type: d.EventType, Data: d.Data, Metadata: d.Metadata,
 				Created: d.Created.UTC(),
 			},

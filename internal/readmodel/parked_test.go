@@ -6,13 +6,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
 )
 
-func parkedEvent(user string, rev int64, commit uint64) projection.Event {
-	return projection.Event{
+func parkedEvent(user string, rev int64, commit uint64) eventlog.Event {
+	return eventlog.Event{
 		StreamID: "cart-" + user, UserID: user, Revision: rev,
-		Position: projection.Position{Commit: commit, Prepare: commit - 1},
+		Position: eventlog.Position{Commit: commit, Prepare: commit - 1},
 		EventID:  "id-" + user, Type: "CouponApplied", Data: []byte(`{"code":"X"}`),
 		Metadata: []byte(`{"command_id":"c"}`), Created: time.Date(2026, 1, 2, 3, 4, 5, 6_000_000, time.UTC),
 	}
@@ -24,7 +25,7 @@ func TestParkingLot(t *testing.T) {
 	lot := c.ParkingLot("lot")
 	ctx := ctxT(t)
 	// Out of log order on purpose; commit 1000 sorts after 999 only when padded.
-	evs := []projection.Event{parkedEvent("bob", 4, 1000), parkedEvent("alice", 2, 999), parkedEvent("bob", 3, 20)}
+	evs := []eventlog.Event{parkedEvent("bob", 4, 1000), parkedEvent("alice", 2, 999), parkedEvent("bob", 3, 20)}
 	for _, ev := range evs {
 		if err := lot.Park(ctx, ev, errors.New("decode CouponApplied event: unknown event type")); err != nil {
 			t.Fatal(err)

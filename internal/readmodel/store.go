@@ -14,6 +14,7 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
 )
 
@@ -365,7 +366,7 @@ func (s *Store) versions(ctx context.Context, userIDs []string) (map[string]int6
 }
 
 // LoadCheckpoint implements projection.Store.
-func (s *Store) LoadCheckpoint(ctx context.Context, name string) (*projection.Position, error) {
+func (s *Store) LoadCheckpoint(ctx context.Context, name string) (*eventlog.Position, error) {
 	var d checkpointDoc
 	err := s.checkpoints.FindOne(ctx, bson.D{{Key: "_id", Value: name}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
@@ -377,14 +378,14 @@ func (s *Store) LoadCheckpoint(ctx context.Context, name string) (*projection.Po
 	if d.Commit < 0 || d.Prepare < 0 {
 		return nil, fmt.Errorf("readmodel load checkpoint %q: negative position %d/%d", name, d.Commit, d.Prepare)
 	}
-	return &projection.Position{Commit: uint64(d.Commit), Prepare: uint64(d.Prepare)}, nil
+	return &eventlog.Position{Commit: uint64(d.Commit), Prepare: uint64(d.Prepare)}, nil
 }
 
 // SaveCheckpoint implements projection.Store. The upsert's filter matches
 // only a checkpoint at or before pos; when a checkpoint further on exists
 // (another replica is ahead) the upsert's insert hits the duplicate _id and
 // the stored checkpoint stays, which is what we want.
-func (s *Store) SaveCheckpoint(ctx context.Context, name string, pos projection.Position) error {
+func (s *Store) SaveCheckpoint(ctx context.Context, name string, pos eventlog.Position) error {
 	if pos.Commit > math.MaxInt64 || pos.Prepare > math.MaxInt64 {
 		return fmt.Errorf("readmodel save checkpoint %q: position %v does not fit int64", name, pos)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/dev/embeddedmongo"
 	"github.com/acme/cart/internal/dev/netfault"
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/testing/storetest"
 )
@@ -102,10 +103,10 @@ func TestCheckpointLimits(t *testing.T) {
 	t.Parallel()
 	s, _, _ := newStore(t, Collections{})
 	ctx := ctxT(t)
-	if err := s.SaveCheckpoint(ctx, "live", projection.Position{Commit: math.MaxUint64}); err == nil {
+	if err := s.SaveCheckpoint(ctx, "live", eventlog.Position{Commit: math.MaxUint64}); err == nil {
 		t.Error("a position beyond int64 was accepted")
 	}
-	if err := s.SaveCheckpoint(ctx, "live", projection.Position{Commit: 7, Prepare: 7}); err != nil {
+	if err := s.SaveCheckpoint(ctx, "live", eventlog.Position{Commit: 7, Prepare: 7}); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.DeleteCheckpoint(ctx, "live"); err != nil {
@@ -127,7 +128,7 @@ func TestCollectionsAreSeparate(t *testing.T) {
 		t.Errorf("the live collection sees the rebuild's document (ok %v, err %v)", ok, err)
 	}
 	// Both use the same checkpoints collection by default; names keep them apart.
-	if err := rebuild.SaveCheckpoint(ctxT(t), "rebuild", projection.Position{Commit: 1, Prepare: 1}); err != nil {
+	if err := rebuild.SaveCheckpoint(ctxT(t), "rebuild", eventlog.Position{Commit: 1, Prepare: 1}); err != nil {
 		t.Fatal(err)
 	}
 	if p, err := live.LoadCheckpoint(ctxT(t), "rebuild"); err != nil || p == nil {
@@ -161,7 +162,7 @@ func TestUnreachableIsUnavailable(t *testing.T) {
 			_, err := s.WriteCarts(ctx, []projection.CartWrite{{Doc: sampleDoc("u1", 0), Create: true}})
 			return err
 		}(),
-		"SaveCheckpoint": s.SaveCheckpoint(ctx, "x", projection.Position{}),
+		"SaveCheckpoint": s.SaveCheckpoint(ctx, "x", eventlog.Position{}),
 		"LoadCheckpoint": func() error {
 			_, err := s.LoadCheckpoint(ctx, "x")
 			return err

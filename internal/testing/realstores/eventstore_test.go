@@ -12,8 +12,9 @@ import (
 
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/command"
-	"github.com/acme/cart/internal/testing/commandtest"
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/eventstore"
+	"github.com/acme/cart/internal/testing/commandtest"
 	"github.com/acme/cart/internal/testing/realstores"
 )
 
@@ -49,11 +50,11 @@ func mustAppend(t *testing.T, s *eventstore.Store, user string, expected int64, 
 	return rev
 }
 
-func subscribe(t *testing.T, s *eventstore.Store, from *eventstore.Position) *eventstore.Subscription {
+func subscribe(t *testing.T, s *eventstore.Store, from *eventlog.Position) eventlog.Subscription {
 	t.Helper()
-	sub, err := s.SubscribeAll(testCtx(t), from)
+	sub, err := s.Subscribe(testCtx(t), from)
 	if err != nil {
-		t.Fatalf("SubscribeAll: %v", err)
+		t.Fatalf("Subscribe: %v", err)
 	}
 	t.Cleanup(func() { _ = sub.Close() })
 	return sub
@@ -61,7 +62,7 @@ func subscribe(t *testing.T, s *eventstore.Store, from *eventstore.Position) *ev
 
 // nextOf returns the next event of one of users, skipping checkpoints, the
 // caught-up marker and other tests' carts (the node is shared).
-func nextOf(t *testing.T, sub *eventstore.Subscription, users ...string) *eventstore.RecordedEvent {
+func nextOf(t *testing.T, sub eventlog.Subscription, users ...string) *eventlog.Event {
 	t.Helper()
 	for {
 		m, err := sub.Next(testCtx(t))
@@ -133,7 +134,7 @@ func testReadStream(t *testing.T, s *eventstore.Store) {
 		if e.Created.Before(before.Add(-time.Hour)) || e.Created.After(time.Now().Add(time.Hour)) {
 			t.Errorf("event %d created %v; want about now (%v)", i, e.Created, before)
 		}
-		if e.Position == (eventstore.Position{}) {
+		if e.Position == (eventlog.Position{}) {
 			t.Errorf("event %d has no $all position", i)
 		}
 		if i > 0 && !got[i-1].Position.Less(e.Position) {
@@ -185,8 +186,8 @@ func testSubscribeAll(t *testing.T, s *eventstore.Store) {
 	// $-prefixed, and the snapshot streams are filtered out by the server),
 	// in $all order.
 	sub := subscribe(t, s, nil)
-	var mine []*eventstore.RecordedEvent
-	var last *eventstore.Position
+	var mine []*eventlog.Event
+	var last *eventlog.Position
 	for caughtUp := false; !caughtUp; {
 		m, err := sub.Next(ctx)
 		if err != nil {
@@ -242,7 +243,7 @@ func testSubscribeAll(t *testing.T, s *eventstore.Store) {
 	if !from.Less(first.Event.Position) {
 		t.Errorf("resumed from %v: first event %s@%d at %v is not after it", from, first.Event.StreamID, first.Event.Revision, first.Event.Position)
 	}
-	var again []*eventstore.RecordedEvent
+	var again []*eventlog.Event
 	if slices.Contains([]string{a, b}, first.Event.UserID) {
 		again = append(again, first.Event)
 	}

@@ -12,6 +12,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/readmodel"
 	"github.com/acme/cart/internal/testing/realstores"
@@ -216,7 +217,7 @@ func testOnlyConflicts(t *testing.T, s *readmodel.Store) {
 
 func testCheckpoints(t *testing.T, s *readmodel.Store) {
 	ctx := testCtx(t)
-	load := func(name string) *projection.Position {
+	load := func(name string) *eventlog.Position {
 		t.Helper()
 		p, err := s.LoadCheckpoint(ctx, name)
 		if err != nil {
@@ -228,15 +229,15 @@ func testCheckpoints(t *testing.T, s *readmodel.Store) {
 		t.Fatalf("fresh checkpoint = %v, want nil", p)
 	}
 	steps := []struct {
-		save, want projection.Position
+		save, want eventlog.Position
 	}{
-		{projection.Position{Commit: 10, Prepare: 10}, projection.Position{Commit: 10, Prepare: 10}},
-		{projection.Position{Commit: 20, Prepare: 15}, projection.Position{Commit: 20, Prepare: 15}},
-		{projection.Position{Commit: 20, Prepare: 15}, projection.Position{Commit: 20, Prepare: 15}}, // same again
-		{projection.Position{Commit: 20, Prepare: 12}, projection.Position{Commit: 20, Prepare: 15}}, // behind: kept
-		{projection.Position{Commit: 5, Prepare: 99}, projection.Position{Commit: 20, Prepare: 15}},  // behind: kept
-		{projection.Position{Commit: 20, Prepare: 18}, projection.Position{Commit: 20, Prepare: 18}},
-		{projection.Position{Commit: math.MaxInt64, Prepare: math.MaxInt64}, projection.Position{Commit: math.MaxInt64, Prepare: math.MaxInt64}},
+		{eventlog.Position{Commit: 10, Prepare: 10}, eventlog.Position{Commit: 10, Prepare: 10}},
+		{eventlog.Position{Commit: 20, Prepare: 15}, eventlog.Position{Commit: 20, Prepare: 15}},
+		{eventlog.Position{Commit: 20, Prepare: 15}, eventlog.Position{Commit: 20, Prepare: 15}}, // same again
+		{eventlog.Position{Commit: 20, Prepare: 12}, eventlog.Position{Commit: 20, Prepare: 15}}, // behind: kept
+		{eventlog.Position{Commit: 5, Prepare: 99}, eventlog.Position{Commit: 20, Prepare: 15}},  // behind: kept
+		{eventlog.Position{Commit: 20, Prepare: 18}, eventlog.Position{Commit: 20, Prepare: 18}},
+		{eventlog.Position{Commit: math.MaxInt64, Prepare: math.MaxInt64}, eventlog.Position{Commit: math.MaxInt64, Prepare: math.MaxInt64}},
 	}
 	for _, st := range steps {
 		if err := s.SaveCheckpoint(ctx, "live", st.save); err != nil {
@@ -246,7 +247,7 @@ func testCheckpoints(t *testing.T, s *readmodel.Store) {
 			t.Fatalf("after saving %v: checkpoint %v, want %v", st.save, got, st.want)
 		}
 	}
-	if err := s.SaveCheckpoint(ctx, "live", projection.Position{Commit: math.MaxUint64}); err == nil {
+	if err := s.SaveCheckpoint(ctx, "live", eventlog.Position{Commit: math.MaxUint64}); err == nil {
 		t.Error("a position beyond int64 was accepted")
 	}
 	if p := load("rebuild"); p != nil {

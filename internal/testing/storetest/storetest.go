@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
 )
 
@@ -171,7 +172,7 @@ func batchConflicts(t *testing.T, s projection.Store) {
 
 func checkpoints(t *testing.T, s projection.Store) {
 	ctx := ctxT(t)
-	get := func(name string) *projection.Position {
+	get := func(name string) *eventlog.Position {
 		t.Helper()
 		p, err := s.LoadCheckpoint(ctx, name)
 		if err != nil {
@@ -182,8 +183,8 @@ func checkpoints(t *testing.T, s projection.Store) {
 	if p := get("live"); p != nil {
 		t.Fatalf("fresh checkpoint = %v, want nil", p)
 	}
-	pos := func(c, p uint64) projection.Position { return projection.Position{Commit: c, Prepare: p} }
-	steps := []struct{ save, want projection.Position }{
+	pos := func(c, p uint64) eventlog.Position { return eventlog.Position{Commit: c, Prepare: p} }
+	steps := []struct{ save, want eventlog.Position }{
 		{pos(10, 10), pos(10, 10)},
 		{pos(20, 15), pos(20, 15)},
 		{pos(20, 15), pos(20, 15)}, // the same again

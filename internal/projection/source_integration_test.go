@@ -1,4 +1,4 @@
-package esdbsource_test
+package projection_test
 
 import (
 	"context"
@@ -11,12 +11,11 @@ import (
 
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/dev/embeddedmongo"
-	"github.com/acme/cart/internal/eventstore"
 	"github.com/acme/cart/internal/dev/netfault"
-	"github.com/acme/cart/internal/projection"
-	"github.com/acme/cart/internal/projection/esdbsource"
-	"github.com/acme/cart/internal/readmodel"
 	"github.com/acme/cart/internal/dev/standin"
+	"github.com/acme/cart/internal/eventstore"
+	"github.com/acme/cart/internal/projection"
+	"github.com/acme/cart/internal/readmodel"
 )
 
 // stack is an EventStoreDB stand-in and an embedded FerretDB with the real
@@ -76,7 +75,7 @@ func (s *stack) append(user string, events ...cart.Event) {
 func (s *stack) runProjector(batch int) (*projection.Projector, func()) {
 	s.t.Helper()
 	p, err := projection.New(projection.Config{
-		Source: esdbsource.New(s.es), Store: s.store, BatchSize: batch,
+		Source: s.es, Store: s.store, BatchSize: batch,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond,
 	})
 	if err != nil {
@@ -104,7 +103,7 @@ func (s *stack) waitCaughtUp(p *projection.Projector) {
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	target := esdbsource.Position(head)
+	target := head
 	if err := p.WaitUntil(ctxT(s.t), func(pr projection.Progress) bool {
 		return pr.CaughtUp && pr.Checkpoint != nil && !pr.Checkpoint.Less(target)
 	}); err != nil {

@@ -1,4 +1,4 @@
-package esdbsource_test
+package projection_test
 
 import (
 	"context"
@@ -8,11 +8,10 @@ import (
 
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/dev/embeddedmongo"
+	"github.com/acme/cart/internal/dev/standin"
 	"github.com/acme/cart/internal/eventstore"
 	"github.com/acme/cart/internal/projection"
-	"github.com/acme/cart/internal/projection/esdbsource"
 	"github.com/acme/cart/internal/readmodel"
-	"github.com/acme/cart/internal/dev/standin"
 )
 
 // BenchmarkCatchUp measures how fast a fresh projector replays a log into an
@@ -53,14 +52,14 @@ func BenchmarkCatchUp(b *testing.B) {
 		b.Run(fmt.Sprintf("batch=%d", batch), func(b *testing.B) {
 			for b.Loop() {
 				store := client.Store(fdb.NewDatabaseName(b), readmodel.Collections{})
-				p, err := projection.New(projection.Config{Source: esdbsource.New(es), Store: store, BatchSize: batch})
+				p, err := projection.New(projection.Config{Source: es, Store: store, BatchSize: batch})
 				if err != nil {
 					b.Fatal(err)
 				}
 				ctx, cancel := context.WithCancel(context.Background())
 				done := make(chan struct{})
 				go func() { defer close(done); _ = p.Run(ctx) }()
-				target := esdbsource.Position(head)
+				target := head
 				err = p.WaitUntil(context.Background(), func(pr projection.Progress) bool {
 					return pr.CaughtUp && pr.Checkpoint != nil && !pr.Checkpoint.Less(target)
 				})
