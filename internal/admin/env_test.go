@@ -12,6 +12,7 @@ import (
 	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/readmodel"
+	"github.com/acme/cart/internal/readside"
 )
 
 // testEnv is Live and Service on an embedded FerretDB (the real readmodel
@@ -23,14 +24,16 @@ type testEnv struct {
 	catalog  *readmodel.Catalog
 	lot      *readmodel.ParkingLot
 	notifier *projection.Notifier
-	live     *Live
+	live     *readside.Live
 	svc      *Service
 }
 
 type envOptions struct {
 	decode projection.Decoder
 	// catalog, if set, wraps the catalog the operations use (failure injection).
-	catalog func(Catalog) Catalog
+	catalog func(readside.Catalog) readside.Catalog
+	// open, if set, wraps every collection's store Live opens.
+	open func(name string, s readside.CartStore) readside.CartStore
 }
 
 func testLogger() *slog.Logger {
@@ -55,13 +58,19 @@ func newTestEnv(t *testing.T, opts envOptions) *testEnv {
 	e := &testEnv{t: t, log: newFakeLog(), client: client, notifier: projection.NewNotifier()}
 	e.catalog = client.Catalog("cart")
 	e.lot = client.ParkingLot("cart")
-	var cat Catalog = e.catalog
+	var cat readside.Catalog = e.catalog
 	if opts.catalog != nil {
 		cat = opts.catalog(cat)
 	}
-	e.live, err = NewLive(LiveConfig{
+	e.live, err = readside.New(readside.Config{
 		Catalog: cat,
-		Open:    func(carts string) CartStore { return e.catalog.Store(carts) },
+		Open: func(carts string) readside.CartStore {
+			var s readside.CartStore = e.catalog.Store(carts)
+			if opts.open != nil {
+				s = opts.open(carts, s)
+			}
+			return s
+		},
 		Projection: projection.Config{
 			Source: e.log, Parker: e.lot, Notifier: e.notifier, Decode: opts.decode, Log: testLogger(),
 			MinBackoff: 5 * time.Millisecond, MaxBackoff: 50 * time.Millisecond,
@@ -104,7 +113,7 @@ func (e *testEnv) waitProjected() {
 	target := eventlog.Position{Commit: head.Commit, Prepare: head.Prepare}
 	ctx := ctxT(e.t)
 	for {
-		if _, p := e.live.current(); p != nil {
+		if _, p := e.live.Current(); p != nil {
 			err := p.WaitUntil(ctx, func(pr projection.Progress) bool { return pr.CaughtUp && reached(pr.Checkpoint, target) })
 			if err != nil {
 				e.t.Fatalf("live projector did not reach %v: %v (%+v)", target, err, p.Progress())

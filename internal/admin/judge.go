@@ -46,7 +46,7 @@ func (s *Service) readLog(ctx context.Context, userID string, liveVersion int64,
 		return logView{}, err
 	}
 	v := logView{last: -1, atVer: -1, required: -1, stuck: -1}
-	dec := s.cfg.Live.cfg.Projection.Decode
+	dec := s.cfg.Live.Template().Decode
 	for _, r := range recs {
 		v.last = r.Revision
 		if v.stuck >= 0 {

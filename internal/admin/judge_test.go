@@ -8,14 +8,15 @@ import (
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
+	"github.com/acme/cart/internal/readside"
 )
 
 // judgeService is a Service with only what judge needs: the log and a
 // decoder.
 func judgeService(t *testing.T, log *fakeLog) *Service {
 	t.Helper()
-	live, err := NewLive(LiveConfig{
-		Catalog: failingCatalog{}, Open: func(string) CartStore { return nil },
+	live, err := readside.New(readside.Config{
+		Catalog: failingCatalog{}, Open: func(string) readside.CartStore { return nil },
 		Projection: projection.Config{Source: log},
 	})
 	if err != nil {

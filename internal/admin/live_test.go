@@ -2,7 +2,6 @@ package admin
 
 import (
 	"context"
-	"errors"
 	"reflect"
 	"sync"
 	"sync/atomic"
@@ -11,6 +10,7 @@ import (
 
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/projection"
+	"github.com/acme/cart/internal/readside"
 )
 
 // failingCatalog is a catalog MongoDB cannot be reached for.
@@ -21,51 +21,6 @@ func (failingCatalog) Active(context.Context) (string, error) {
 }
 func (failingCatalog) SetActive(context.Context, string) error { return cart.ErrUnavailable }
 func (failingCatalog) Drop(context.Context, string) error      { return cart.ErrUnavailable }
-
-func TestNewLiveRejectsIncompleteConfig(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		cfg  LiveConfig
-	}{
-		{"no catalog", LiveConfig{Open: func(string) CartStore { return nil }, Projection: projection.Config{Source: newFakeLog()}}},
-		{"no open", LiveConfig{Catalog: failingCatalog{}, Projection: projection.Config{Source: newFakeLog()}}},
-		{"no source", LiveConfig{Catalog: failingCatalog{}, Open: func(string) CartStore { return nil }}},
-		{"negative interval", LiveConfig{Catalog: failingCatalog{}, Open: func(string) CartStore { return nil },
-			Projection: projection.Config{Source: newFakeLog()}, FollowInterval: -1}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if _, err := NewLive(tt.cfg); err == nil {
-				t.Fatal("NewLive succeeded")
-			}
-		})
-	}
-}
-
-func TestLiveUnavailableUntilCatalogAnswers(t *testing.T) {
-	t.Parallel()
-	live, err := NewLive(LiveConfig{
-		Catalog: failingCatalog{}, Open: func(string) CartStore { return nil },
-		Projection: projection.Config{Source: newFakeLog()},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = live.Run(ctx) }()
-	_, _, err = live.GetCart(context.Background(), "u1")
-	if !errors.Is(err, cart.ErrUnavailable) {
-		t.Errorf("GetCart before the catalog answered = %v, want ErrUnavailable", err)
-	}
-	if live.Collection() != "" {
-		t.Errorf("collection %q before the catalog answered", live.Collection())
-	}
-	cancel()
-	<-done // Run gives up retrying when stopped
-}
 
 func TestLiveFollowsASwitchMadeElsewhere(t *testing.T) {
 	if testing.Short() {
@@ -116,7 +71,7 @@ func TestLiveFollowsASwitchMadeElsewhere(t *testing.T) {
 // its collection was dropped: they would have answered from a dropped
 // collection.
 type watchedStore struct {
-	CartStore
+	readside.CartStore
 	dropped, late *atomic.Int64
 }
 
@@ -136,12 +91,15 @@ func TestLiveRetiresCollectionAfterReadsInFlight(t *testing.T) {
 		t.Skip("embedded FerretDB")
 	}
 	t.Parallel()
-	e := newTestEnv(t, envOptions{})
+	var dropped, late atomic.Int64
+	e := newTestEnv(t, envOptions{open: func(name string, s readside.CartStore) readside.CartStore {
+		if name != "carts" {
+			return s
+		}
+		return watchedStore{CartStore: s, dropped: &dropped, late: &late}
+	}})
 	e.log.append(t, "u1", add("p1", 1))
 	e.waitProjected()
-	var dropped, late atomic.Int64
-	old := e.live.cur.Load()
-	old.store = watchedStore{CartStore: old.store, dropped: &dropped, late: &late}
 
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
@@ -163,10 +121,10 @@ func TestLiveRetiresCollectionAfterReadsInFlight(t *testing.T) {
 		})
 	}
 	eventually(t, "reads on the old collection", func() bool { return reads.Load() >= 20 })
-	if _, err := e.live.hold(); err != nil {
+	if _, err := e.live.Hold(); err != nil {
 		t.Fatal(err)
 	}
-	e.live.release("carts_next")
+	e.live.Release("carts_next")
 	dropped.Store(1)
 	after := reads.Load()
 	eventually(t, "reads after the switch", func() bool { return reads.Load() >= after+20 })

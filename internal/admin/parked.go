@@ -10,6 +10,7 @@ import (
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/query"
+	"github.com/acme/cart/internal/readside"
 )
 
 // Paging limits of ListParked (AIP-158), as for the audit trail.
@@ -122,7 +123,7 @@ func (s *Service) ReplayParked(ctx context.Context, userID string) (ReplayResult
 	}
 	var res ReplayResult
 	for _, u := range users {
-		err := s.cfg.Live.exclusive(ctx, func(ctx context.Context, store CartStore) error {
+		err := s.cfg.Live.Exclusive(ctx, func(ctx context.Context, store readside.CartStore) error {
 			replayed, still, err := s.replayCart(ctx, store, u)
 			res.Replayed += replayed
 			res.StillParked = append(res.StillParked, still...)
@@ -138,7 +139,7 @@ func (s *Service) ReplayParked(ctx context.Context, userID string) (ReplayResult
 }
 
 // replayCart replays one user's parked events onto the document.
-func (s *Service) replayCart(ctx context.Context, store CartStore, userID string) (replayed int, still []projection.ParkedEvent, err error) {
+func (s *Service) replayCart(ctx context.Context, store readside.CartStore, userID string) (replayed int, still []projection.ParkedEvent, err error) {
 	parked, err := s.cfg.Parking.ListParked(ctx, userID, "", 0) // again: the projector may have parked more
 	if err != nil {
 		return 0, nil, err
@@ -157,7 +158,7 @@ func (s *Service) replayCart(ctx context.Context, store CartStore, userID string
 		failed error
 		rest   []projection.ParkedEvent
 	)
-	dec := s.cfg.Live.cfg.Projection.Decode
+	dec := s.cfg.Live.Template().Decode
 	for i, p := range parked {
 		rev := p.Event.Revision
 		if rev <= doc.Version {

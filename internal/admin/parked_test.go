@@ -12,6 +12,7 @@ import (
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/query"
+	"github.com/acme/cart/internal/readside"
 )
 
 // deployable is a decoder that learns the old "ItemPut" event type once
@@ -192,7 +193,7 @@ func TestOperationsRunOneAtATime(t *testing.T) {
 
 func TestNewRejectsIncompleteConfig(t *testing.T) {
 	t.Parallel()
-	live, err := NewLive(LiveConfig{Catalog: failingCatalog{}, Open: func(string) CartStore { return nil },
+	live, err := readside.New(readside.Config{Catalog: failingCatalog{}, Open: func(string) readside.CartStore { return nil },
 		Projection: projection.Config{Source: newFakeLog()}})
 	if err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
+	"github.com/acme/cart/internal/readside"
 )
 
 // switchReadTimeout bounds re-reading the catalog after a failed switch.
@@ -56,12 +57,12 @@ func (s *Service) Rebuild(ctx context.Context, report func(Progress)) (RebuildRe
 	}
 	defer end()
 	start := time.Now()
-	live, cat := s.cfg.Live, s.cfg.Live.cfg.Catalog
-	cur, _ := live.current()
+	live, cat := s.cfg.Live, s.cfg.Live.Catalog()
+	cur, _ := live.Current()
 	if cur == nil {
-		return RebuildResult{}, fmt.Errorf("rebuild: %w", errNotOpen)
+		return RebuildResult{}, fmt.Errorf("rebuild: %w", readside.ErrNotOpen)
 	}
-	old := cur.name
+	old := cur.Name()
 	head, err := s.cfg.Events.HeadPosition(ctx)
 	if err != nil {
 		return RebuildResult{}, fmt.Errorf("rebuild: %w", err)
@@ -75,7 +76,7 @@ func (s *Service) Rebuild(ctx context.Context, report func(Progress)) (RebuildRe
 	if err := cat.Drop(ctx, name); err != nil {
 		return RebuildResult{}, fmt.Errorf("rebuild: %w", err)
 	}
-	store := live.cfg.Open(name)
+	store := live.Open(name)
 	rp, stopR, err := s.runProjector(name, store, true)
 	if err != nil {
 		return RebuildResult{}, fmt.Errorf("rebuild: %w", err)
@@ -99,14 +100,14 @@ func (s *Service) Rebuild(ctx context.Context, report func(Progress)) (RebuildRe
 	}
 
 	// 2. Stop the live projector; readers stay on the current collection.
-	livePr, err := live.hold()
+	livePr, err := live.Hold()
 	if err != nil {
 		return RebuildResult{}, fmt.Errorf("rebuild: %w", err)
 	}
 	released := false
 	defer func() {
 		if !released {
-			live.release(old) // the live projector goes on where it was
+			live.Release(old) // the live projector goes on where it was
 		}
 	}()
 
@@ -140,7 +141,7 @@ func (s *Service) Rebuild(ctx context.Context, report func(Progress)) (RebuildRe
 		}
 	}
 	committed = true
-	live.release(name)
+	live.Release(name)
 	released = true
 	carts, err := store.CountCarts(context.WithoutCancel(ctx))
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/acme/cart/internal/readside"
 )
 
 // appender appends events to a few users' streams, one every few
@@ -136,7 +138,7 @@ func TestRebuildSwitchesWithoutLosingOrRepeatingEvents(t *testing.T) {
 
 // recordingCatalog records drops and can fail SetActive.
 type recordingCatalog struct {
-	Catalog
+	readside.Catalog
 	mu        sync.Mutex
 	drops     []string
 	setActive func(ctx context.Context, name string) error
@@ -171,14 +173,14 @@ func TestRebuildThatDoesNotSwitchKeepsTheCurrentCollection(t *testing.T) {
 	tests := []struct {
 		name string
 		// setActive replaces the catalog's SetActive (nil: the real one).
-		setActive func(real Catalog) func(context.Context, string) error
+		setActive func(real readside.Catalog) func(context.Context, string) error
 		// cancelAtFirstReport cancels the caller's context.
 		cancelAtFirstReport bool
 		wantErr             error
 	}{
 		{name: "caller cancels", cancelAtFirstReport: true, wantErr: context.Canceled},
 		{name: "recording the switch fails", wantErr: errLost,
-			setActive: func(Catalog) func(context.Context, string) error {
+			setActive: func(readside.Catalog) func(context.Context, string) error {
 				return func(context.Context, string) error { return errLost }
 			}},
 	}
@@ -186,7 +188,7 @@ func TestRebuildThatDoesNotSwitchKeepsTheCurrentCollection(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			var rec *recordingCatalog
-			e := newTestEnv(t, envOptions{catalog: func(c Catalog) Catalog {
+			e := newTestEnv(t, envOptions{catalog: func(c readside.Catalog) readside.Catalog {
 				rec = &recordingCatalog{Catalog: c}
 				if tt.setActive != nil {
 					rec.setActive = tt.setActive(c)
@@ -229,7 +231,7 @@ func TestRebuildWhoseSwitchLandedDespiteAnError(t *testing.T) {
 		t.Skip("embedded FerretDB")
 	}
 	t.Parallel()
-	e := newTestEnv(t, envOptions{catalog: func(c Catalog) Catalog {
+	e := newTestEnv(t, envOptions{catalog: func(c readside.Catalog) readside.Catalog {
 		return &recordingCatalog{Catalog: c, setActive: func(ctx context.Context, name string) error {
 			if err := c.SetActive(ctx, name); err != nil {
 				return err

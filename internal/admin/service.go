@@ -11,6 +11,7 @@ import (
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
+	"github.com/acme/cart/internal/readside"
 )
 
 // ErrBusy is returned when another rebuild, verification or replay of
@@ -25,7 +26,7 @@ const dropTimeout = 30 * time.Second
 type Config struct {
 	// Live is the read model in use; its projector template also drives
 	// the projectors of rebuilds and verifications.
-	Live *Live
+	Live *readside.Live
 	// Parking is the parking lot (normally also Live's Parker).
 	Parking ParkingLot
 	// Events is the event log.
@@ -78,7 +79,7 @@ func New(cfg Config) (*Service, error) {
 		cfg.ProgressInterval = DefaultProgressInterval
 	}
 	if cfg.DropDelay == 0 {
-		cfg.DropDelay = 2 * cfg.Live.cfg.FollowInterval
+		cfg.DropDelay = 2 * cfg.Live.FollowInterval()
 	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
@@ -126,8 +127,8 @@ func (s *Service) begin(ctx context.Context) (_ context.Context, end func(), _ e
 // until the returned stop is called; stop waits for its last flush. parked
 // says whether it parks what it cannot apply (a rebuild) or only marks the
 // carts stale (a verification, which must not change the parking lot).
-func (s *Service) runProjector(name string, store CartStore, parked bool) (*projection.Projector, func(), error) {
-	cfg := s.cfg.Live.cfg.Projection
+func (s *Service) runProjector(name string, store readside.CartStore, parked bool) (*projection.Projector, func(), error) {
+	cfg := s.cfg.Live.Template()
 	cfg.Name, cfg.Store, cfg.Notifier = name, store, nil
 	if !parked {
 		cfg.Parker = nil
@@ -150,7 +151,7 @@ func (s *Service) runProjector(name string, store CartStore, parked bool) (*proj
 func (s *Service) dropQuietly(ctx context.Context, name string) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), dropTimeout)
 	defer cancel()
-	if err := s.cfg.Live.cfg.Catalog.Drop(ctx, name); err != nil {
+	if err := s.cfg.Live.Catalog().Drop(ctx, name); err != nil {
 		s.log.Warn("cannot drop a collection; drop it by hand", "collection", name, "err", err)
 	}
 }

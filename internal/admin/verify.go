@@ -8,6 +8,7 @@ import (
 
 	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
+	"github.com/acme/cart/internal/readside"
 )
 
 // VerifyResult lists what differs between the live read model and a replay.
@@ -55,9 +56,9 @@ func (s *Service) Verify(ctx context.Context, report func(Progress)) (VerifyResu
 	}
 	defer end()
 	start := time.Now()
-	live, cat := s.cfg.Live, s.cfg.Live.cfg.Catalog
-	if cur, _ := live.current(); cur == nil {
-		return VerifyResult{}, fmt.Errorf("verify: %w", errNotOpen)
+	live, cat := s.cfg.Live, s.cfg.Live.Catalog()
+	if cur, _ := live.Current(); cur == nil {
+		return VerifyResult{}, fmt.Errorf("verify: %w", readside.ErrNotOpen)
 	}
 	head, err := s.cfg.Events.HeadPosition(ctx)
 	if err != nil {
@@ -71,7 +72,7 @@ func (s *Service) Verify(ctx context.Context, report func(Progress)) (VerifyResu
 	if err := cat.Drop(ctx, name); err != nil {
 		return VerifyResult{}, fmt.Errorf("verify: %w", err)
 	}
-	scratch := live.cfg.Open(name)
+	scratch := live.Open(name)
 	vp, stopV, err := s.runProjector(name, scratch, false)
 	if err != nil {
 		return VerifyResult{}, fmt.Errorf("verify: %w", err)
@@ -91,7 +92,7 @@ func (s *Service) Verify(ctx context.Context, report func(Progress)) (VerifyResu
 	rep.finish()
 	upTo := vp.Progress().LastEvent
 
-	cur, lp := live.current()
+	cur, lp := live.Current()
 	if upTo != nil && lp != nil {
 		if err := lp.WaitUntil(ctx, func(pr projection.Progress) bool { return reached(pr.Checkpoint, *upTo) }); err != nil {
 			return VerifyResult{}, fmt.Errorf("verify: waiting for the live projector to reach %v: %w", *upTo, err)
@@ -113,11 +114,11 @@ func (s *Service) Verify(ctx context.Context, report func(Progress)) (VerifyResu
 
 // compare merges the two collections' scans (both in user ID order) and
 // judges every user found in either.
-func (s *Service) compare(ctx context.Context, cur *liveStore, replay CartStore, upTo *eventlog.Position) (VerifyResult, error) {
+func (s *Service) compare(ctx context.Context, cur *readside.Active, replay readside.CartStore, upTo *eventlog.Position) (VerifyResult, error) {
 	// Reads of the live collection hold it against retirement, like GetCart.
-	cur.mu.RLock()
-	defer cur.mu.RUnlock()
-	nextLive, stopLive := iter.Pull2(cur.store.ScanCarts(ctx))
+	liveStore, unpin := cur.Pin()
+	defer unpin()
+	nextLive, stopLive := iter.Pull2(liveStore.ScanCarts(ctx))
 	defer stopLive()
 	nextReplay, stopReplay := iter.Pull2(replay.ScanCarts(ctx))
 	defer stopReplay()

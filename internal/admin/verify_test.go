@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/acme/cart/internal/projection"
+	"github.com/acme/cart/internal/readside"
 )
 
 func TestVerifyReportsOnlyRealDifferences(t *testing.T) {
@@ -14,7 +15,7 @@ func TestVerifyReportsOnlyRealDifferences(t *testing.T) {
 	}
 	t.Parallel()
 	var rec *recordingCatalog
-	e := newTestEnv(t, envOptions{catalog: func(c Catalog) Catalog { rec = &recordingCatalog{Catalog: c}; return rec }})
+	e := newTestEnv(t, envOptions{catalog: func(c readside.Catalog) readside.Catalog { rec = &recordingCatalog{Catalog: c}; return rec }})
 	users := []string{"u1", "u2", "u3", "u4"}
 	for i := range 2 {
 		for _, u := range users {

@@ -22,6 +22,7 @@ import (
 	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/grpcapi"
 	"github.com/acme/cart/internal/projection"
+	"github.com/acme/cart/internal/readside"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
 
@@ -81,8 +82,8 @@ func (noEvents) Subscribe(context.Context, *eventlog.Position) (eventlog.Subscri
 
 func startAdminServer(t *testing.T, lot *fakeLot) cartv1.CartAdminServiceClient {
 	t.Helper()
-	live, err := admin.NewLive(admin.LiveConfig{
-		Catalog: downCatalog{}, Open: func(string) admin.CartStore { return nil },
+	live, err := readside.New(readside.Config{
+		Catalog: downCatalog{}, Open: func(string) readside.CartStore { return nil },
 		Projection: projection.Config{Source: noEvents{}},
 	})
 	if err != nil {

@@ -22,10 +22,10 @@ import (
 
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/command"
-	"github.com/acme/cart/internal/testing/commandtest"
+	"github.com/acme/cart/internal/dev/standin"
 	"github.com/acme/cart/internal/eventstore"
 	"github.com/acme/cart/internal/grpcapi"
-	"github.com/acme/cart/internal/dev/standin"
+	"github.com/acme/cart/internal/testing/commandtest"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
 

@@ -18,6 +18,7 @@ import (
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/query"
 	"github.com/acme/cart/internal/readmodel"
+	"github.com/acme/cart/internal/readside"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
 
@@ -77,9 +78,9 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	catalog := mongo.Catalog(cfg.MongoDB)
 	parking := mongo.ParkingLot(cfg.MongoDB)
 	notifier := projection.NewNotifier()
-	live, err := admin.NewLive(admin.LiveConfig{
+	live, err := readside.New(readside.Config{
 		Catalog: catalog,
-		Open:    func(carts string) admin.CartStore { return catalog.Store(carts) },
+		Open:    func(carts string) readside.CartStore { return catalog.Store(carts) },
 		Projection: projection.Config{
 			Source:   es,
 			Decode:   cfg.Decode,

@@ -1,4 +1,4 @@
-package admin
+package readside
 
 import (
 	"context"
@@ -18,9 +18,9 @@ import (
 // another one.
 const DefaultFollowInterval = 5 * time.Second
 
-// errNotOpen: the active collection is not known yet (the catalog could not
+// ErrNotOpen says the active collection is not known yet (the catalog could not
 // be read since start); callers retry later.
-var errNotOpen = fmt.Errorf("read model not open yet: %w", cart.ErrUnavailable)
+var ErrNotOpen = fmt.Errorf("read model not open yet: %w", cart.ErrUnavailable)
 
 // Backoff bounds of Live's retries while the catalog cannot be read at start.
 const (
@@ -28,8 +28,8 @@ const (
 	resolveMaxBackoff = 5 * time.Second
 )
 
-// LiveConfig configures Live. Catalog, Open and Projection.Source are required.
-type LiveConfig struct {
+// Config configures Live. Catalog, Open and Projection.Source are required.
+type Config struct {
 	Catalog Catalog
 	// Open returns the store of a carts collection.
 	Open func(carts string) CartStore
@@ -50,10 +50,10 @@ type LiveConfig struct {
 // queries read (GetCart) and the live projector writes. A rebuild switches
 // it to a fresh collection; other replicas follow the catalog. Run it once.
 type Live struct {
-	cfg LiveConfig
+	cfg Config
 	log *slog.Logger
 
-	cur atomic.Pointer[liveStore] // nil until the active collection is known
+	cur atomic.Pointer[Active] // nil until the active collection is known
 	// last is the latest live projector, readable without mu (health
 	// checks must not wait for a replay holding mu).
 	last atomic.Pointer[projection.Projector]
@@ -67,11 +67,11 @@ type Live struct {
 	switches uint64 // counts swaps, so that follow can tell its catalog read is out of date
 }
 
-// liveStore is one carts collection as readers use it. Retiring it (under
+// Active is one carts collection as readers use it. Retiring it (under
 // the write lock) waits for the reads in flight; readers that find it
 // retired read the current one instead, so no read ever lands on a
 // collection that is about to be dropped.
-type liveStore struct {
+type Active struct {
 	name  string
 	store CartStore
 
@@ -79,8 +79,8 @@ type liveStore struct {
 	retired bool
 }
 
-// NewLive checks cfg and returns a Live ready to Run.
-func NewLive(cfg LiveConfig) (*Live, error) {
+// New checks cfg and returns a Live ready to Run.
+func New(cfg Config) (*Live, error) {
 	var errs []error
 	if cfg.Catalog == nil {
 		errs = append(errs, errors.New("catalog is required"))
@@ -92,13 +92,13 @@ func NewLive(cfg LiveConfig) (*Live, error) {
 		errs = append(errs, errors.New("follow interval must not be negative"))
 	}
 	if err := errors.Join(errs...); err != nil {
-		return nil, fmt.Errorf("admin live: %w", err)
+		return nil, fmt.Errorf("readside: %w", err)
 	}
 	// Check the template once, so that a switch cannot fail on it later.
 	probe := cfg.Projection
 	probe.Store = nopStore{}
 	if _, err := projection.New(probe); err != nil {
-		return nil, fmt.Errorf("admin live: %w", err)
+		return nil, fmt.Errorf("readside: %w", err)
 	}
 	if cfg.FollowInterval == 0 {
 		cfg.FollowInterval = DefaultFollowInterval
@@ -116,7 +116,7 @@ func (l *Live) GetCart(ctx context.Context, userID string) (projection.CartDoc, 
 	for {
 		st := l.cur.Load()
 		if st == nil {
-			return projection.CartDoc{}, false, errNotOpen
+			return projection.CartDoc{}, false, ErrNotOpen
 		}
 		st.mu.RLock()
 		if st.retired {
@@ -226,7 +226,7 @@ func (l *Live) follow(ctx context.Context) {
 // swapLocked makes readers use the named collection and retires the
 // previous one once the reads in flight on it are done.
 func (l *Live) swapLocked(name string) {
-	old := l.cur.Swap(&liveStore{name: name, store: l.cfg.Open(name)})
+	old := l.cur.Swap(&Active{name: name, store: l.cfg.Open(name)})
 	l.switches++
 	if n := l.cfg.Projection.Notifier; n != nil {
 		// Waiters for a version read again: the new collection may hold it
@@ -274,10 +274,10 @@ func (l *Live) stopLocked() {
 	l.stopProj, l.projDone = nil, nil
 }
 
-// hold stops the live projector for a rebuild's switch and keeps it (and
-// following) stopped until release. It returns the stopped projector's
+// Hold stops the live projector for a rebuild's switch and keeps it (and
+// following) stopped until Release. It returns the stopped projector's
 // progress, whose LastEvent the rebuild's projector must pass.
-func (l *Live) hold() (projection.Progress, error) {
+func (l *Live) Hold() (projection.Progress, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.runCtx == nil || l.cur.Load() == nil {
@@ -291,10 +291,10 @@ func (l *Live) hold() (projection.Progress, error) {
 	return l.proj.Progress(), nil
 }
 
-// release ends a hold: readers switch to the named collection if it is not
+// Release ends a hold: readers switch to the named collection if it is not
 // the current one, and the live projector starts again on it from that
 // collection's checkpoint.
-func (l *Live) release(name string) {
+func (l *Live) Release(name string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	l.held = false
@@ -304,22 +304,22 @@ func (l *Live) release(name string) {
 	l.startLocked()
 }
 
-// current returns the active collection and the live projector (nil if
+// Current returns the active collection and the live projector (nil if
 // none has started).
-func (l *Live) current() (*liveStore, *projection.Projector) {
+func (l *Live) Current() (*Active, *projection.Projector) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.cur.Load(), l.proj
 }
 
-// exclusive runs fn on the active collection while the live projector does
+// Exclusive runs fn on the active collection while the live projector does
 // not flush and the collection cannot be switched.
-func (l *Live) exclusive(ctx context.Context, fn func(ctx context.Context, store CartStore) error) error {
+func (l *Live) Exclusive(ctx context.Context, fn func(ctx context.Context, store CartStore) error) error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	st := l.cur.Load()
 	if st == nil {
-		return errNotOpen
+		return ErrNotOpen
 	}
 	run := func(ctx context.Context) error { return fn(ctx, st.store) }
 	if l.proj == nil || l.stopProj == nil {
@@ -330,3 +330,31 @@ func (l *Live) exclusive(ctx context.Context, fn func(ctx context.Context, store
 
 // nopStore lets NewLive check the projector template without a collection.
 type nopStore struct{ CartStore }
+
+// Name is the collection's name, which is also its projector's checkpoint
+// name.
+func (a *Active) Name() string { return a.name }
+
+// Pin returns the collection's store held against retirement until unpin
+// is called, for a long read (a verification's scan) that must not land on
+// a collection a switch is about to drop.
+func (a *Active) Pin() (store CartStore, unpin func()) {
+	a.mu.RLock()
+	return a.store, a.mu.RUnlock
+}
+
+// Open returns the store of the named carts collection, for a rebuild or a
+// verification that builds one beside the active collection.
+func (l *Live) Open(carts string) CartStore { return l.cfg.Open(carts) }
+
+// Catalog is where the active collection is recorded.
+func (l *Live) Catalog() Catalog { return l.cfg.Catalog }
+
+// Template is the projector configuration every projector of this read
+// model starts from (a rebuild's and a verification's too), so that they
+// decode and park exactly as the live one does.
+func (l *Live) Template() projection.Config { return l.cfg.Projection }
+
+// FollowInterval is how often a switch made elsewhere is noticed; a
+// rebuild keeps the collection it retired for a while longer than that.
+func (l *Live) FollowInterval() time.Duration { return l.cfg.FollowInterval }
