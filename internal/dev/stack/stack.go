@@ -16,8 +16,8 @@ import (
 
 	"github.com/acme/cart/internal/commandsvc"
 	"github.com/acme/cart/internal/dev/embeddedmongo"
-	"github.com/acme/cart/internal/querysvc"
 	"github.com/acme/cart/internal/dev/standin"
+	"github.com/acme/cart/internal/querysvc"
 )
 
 // Config says where each part listens and where data lives. Listen

@@ -15,9 +15,9 @@ import (
 
 	"github.com/acme/cart/internal/commandsvc"
 	"github.com/acme/cart/internal/dev/embeddedmongo"
+	"github.com/acme/cart/internal/dev/standin"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/querysvc"
-	"github.com/acme/cart/internal/dev/standin"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
 
