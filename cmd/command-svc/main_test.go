@@ -2,11 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
+	"flag"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/acme/cart/internal/api/rpc"
+	"github.com/acme/cart/internal/cli"
 	"github.com/acme/cart/internal/commandsvc"
 )
 
@@ -21,21 +25,24 @@ func TestParseConfigPrecedence(t *testing.T) {
 		want config
 	}{
 		{"defaults", nil, nil, config{
-			Service: commandsvc.Config{Listen: "127.0.0.1:50051", ESDBURL: "esdb://127.0.0.1:2113?tls=false",
+			Service: commandsvc.Config{ServerConfig: rpc.ServerConfig{Listen: "127.0.0.1:50051",
 				ShutdownTimeout: 10 * time.Second, HealthInterval: 2 * time.Second},
-			LogLevel: "info", LogFormat: "json"}},
+				ESDBURL: "esdb://127.0.0.1:2113?tls=false", SnapshotEvery: 100},
+			Log: cli.Logging{Level: "info", Format: "json"}}},
 		{"environment", nil, map[string]string{
 			"CART_COMMAND_LISTEN": "0.0.0.0:6000", "CART_ESDB_URL": "esdb://es:2113?tls=false",
 			"CART_SHUTDOWN_TIMEOUT": "3s", "CART_HEALTH_INTERVAL": "500ms", "CART_SNAPSHOT_EVERY": "50",
 			"CART_LOG_LEVEL": "debug", "CART_LOG_FORMAT": "text"}, config{
-			Service: commandsvc.Config{Listen: "0.0.0.0:6000", ESDBURL: "esdb://es:2113?tls=false",
-				ShutdownTimeout: 3 * time.Second, HealthInterval: 500 * time.Millisecond, SnapshotEvery: 50},
-			LogLevel: "debug", LogFormat: "text"}},
+			Service: commandsvc.Config{ServerConfig: rpc.ServerConfig{Listen: "0.0.0.0:6000",
+				ShutdownTimeout: 3 * time.Second, HealthInterval: 500 * time.Millisecond},
+				ESDBURL: "esdb://es:2113?tls=false", SnapshotEvery: 50},
+			Log: cli.Logging{Level: "debug", Format: "text"}}},
 		{"flags beat the environment", []string{"--listen", "127.0.0.1:7000", "--esdb", "esdb+discover://c:2113", "--log-level", "warn"},
 			map[string]string{"CART_COMMAND_LISTEN": "0.0.0.0:6000", "CART_LOG_LEVEL": "debug"}, config{
-				Service: commandsvc.Config{Listen: "127.0.0.1:7000", ESDBURL: "esdb+discover://c:2113",
+				Service: commandsvc.Config{ServerConfig: rpc.ServerConfig{Listen: "127.0.0.1:7000",
 					ShutdownTimeout: 10 * time.Second, HealthInterval: 2 * time.Second},
-				LogLevel: "warn", LogFormat: "json"}},
+					ESDBURL: "esdb+discover://c:2113", SnapshotEvery: 100},
+				Log: cli.Logging{Level: "warn", Format: "json"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -71,8 +78,8 @@ func TestParseConfigReportsEveryProblem(t *testing.T) {
 
 func TestRunHelpAndBadConfig(t *testing.T) {
 	t.Parallel()
-	if err := run(context.Background(), []string{"-help"}, env(nil), io.Discard); err != nil {
-		t.Errorf("run -help = %v, want nil", err)
+	if err := run(context.Background(), []string{"-help"}, env(nil), io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Errorf("run -help = %v, want flag.ErrHelp (cli.Main exits 0 on it)", err)
 	}
 	if err := run(context.Background(), []string{"--listen", "nope"}, env(nil), io.Discard); err == nil {
 		t.Error("run with a bad listen address succeeded")

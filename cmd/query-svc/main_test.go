@@ -22,7 +22,7 @@ func TestParseConfig(t *testing.T) {
 				s := c.Service
 				if s.Listen != "127.0.0.1:50052" || s.ESDBURL != "esdb://127.0.0.1:2113?tls=false" ||
 					s.MongoURI != "mongodb://127.0.0.1:27017/" || s.MongoDB != "cart" || s.AdminListen != "" ||
-					s.MaxWait != 10*time.Second || c.LogLevel != "info" {
+					s.MaxWait != 10*time.Second || c.Log.Level != "info" {
 					t.Errorf("defaults = %+v", c)
 				}
 			},
@@ -37,7 +37,7 @@ func TestParseConfig(t *testing.T) {
 			check: func(t *testing.T, c config) {
 				s := c.Service
 				if s.Listen != "0.0.0.0:6000" || s.ESDBURL != "esdb+discover://es:2113" || s.MongoURI != "mongodb://m:27017/" ||
-					s.MongoDB != "carts2" || s.AdminListen != "127.0.0.1:6001" || s.MaxWait != 3*time.Second || c.LogLevel != "debug" {
+					s.MongoDB != "carts2" || s.AdminListen != "127.0.0.1:6001" || s.MaxWait != 3*time.Second || c.Log.Level != "debug" {
 					t.Errorf("from env = %+v", c)
 				}
 			},

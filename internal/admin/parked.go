@@ -9,14 +9,14 @@ import (
 
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/projection"
-	"github.com/acme/cart/internal/query"
 	"github.com/acme/cart/internal/readside"
 )
 
-// Paging limits of ListParked (AIP-158), as for the audit trail.
+// Paging limits of ListParked (AIP-158), the same as the audit trail's
+// (package query) so that clients page both alike.
 const (
-	DefaultPageSize = query.DefaultPageSize
-	MaxPageSize     = query.MaxPageSize
+	DefaultPageSize = 50
+	MaxPageSize     = 500
 )
 
 // ParkedPage is one page of the parking lot.
@@ -49,7 +49,7 @@ func (s *Service) ListParked(ctx context.Context, userID string, pageSize int, t
 	if token != "" {
 		t, err := decodeParkedToken(token)
 		if err != nil || t.UserID != userID || t.After == "" {
-			return ParkedPage{}, query.ErrBadPageToken
+			return ParkedPage{}, ErrBadPageToken
 		}
 		after = t.After
 	}

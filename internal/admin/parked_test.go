@@ -11,7 +11,6 @@ import (
 
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/projection"
-	"github.com/acme/cart/internal/query"
 	"github.com/acme/cart/internal/readside"
 )
 
@@ -130,9 +129,9 @@ func TestListParkedPages(t *testing.T) {
 		want     func(error) bool
 	}{
 		{"negative page size", "", -1, "", func(err error) bool { var ve *cart.ValidationError; return errors.As(err, &ve) }},
-		{"token of another filter", "ann", 2, p1.NextPageToken, func(err error) bool { return errors.Is(err, query.ErrBadPageToken) }},
-		{"garbage token", "", 2, "%%%", func(err error) bool { return errors.Is(err, query.ErrBadPageToken) }},
-		{"token without a key", "", 2, encodeParkedToken(parkedToken{}), func(err error) bool { return errors.Is(err, query.ErrBadPageToken) }},
+		{"token of another filter", "ann", 2, p1.NextPageToken, func(err error) bool { return errors.Is(err, ErrBadPageToken) }},
+		{"garbage token", "", 2, "%%%", func(err error) bool { return errors.Is(err, ErrBadPageToken) }},
+		{"token without a key", "", 2, encodeParkedToken(parkedToken{}), func(err error) bool { return errors.Is(err, ErrBadPageToken) }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

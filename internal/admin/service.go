@@ -19,6 +19,11 @@ import (
 // whole, so they run one at a time. The API answers FAILED_PRECONDITION.
 var ErrBusy = errors.New("another read-model operation is running")
 
+// ErrBadPageToken says a page token was not issued by this server for this
+// listing's filter (INVALID_ARGUMENT), so that a client cannot page one
+// user's parked events with a token of another listing.
+var ErrBadPageToken = errors.New("invalid page_token")
+
 // dropTimeout bounds cleaning up a collection after an operation ended.
 const dropTimeout = 30 * time.Second
 

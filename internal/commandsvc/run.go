@@ -2,16 +2,13 @@ package commandsvc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"net"
 
-	"google.golang.org/grpc"
-
+	"github.com/acme/cart/internal/api/commandapi"
+	"github.com/acme/cart/internal/api/rpc"
 	"github.com/acme/cart/internal/command"
 	"github.com/acme/cart/internal/eventstore"
-	"github.com/acme/cart/internal/grpcapi"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
 
@@ -45,39 +42,24 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Log:           log.With("component", "command"),
 	})
 
-	lis := cfg.Listener
-	if lis == nil {
-		if lis, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return fmt.Errorf("command-svc: listen: %w", err)
-		}
+	lis, err := cfg.Bind()
+	if err != nil {
+		return fmt.Errorf("command-svc: %w", err)
 	}
-	srv, hs := grpcapi.NewServer(log.With("component", "grpc"))
-	cartv1.RegisterCartCommandServiceServer(srv, grpcapi.NewCommandServer(handler, log))
-
-	healthCtx, stopHealth := context.WithCancel(ctx)
-	healthDone := make(chan struct{})
-	go func() {
-		defer close(healthDone)
-		grpcapi.MonitorHealth(healthCtx, cfg.HealthInterval, log,
-			[]grpcapi.HealthTarget{{Server: hs, Service: cartv1.CartCommandService_ServiceDesc.ServiceName}}, nil, store.Ping)
-	}()
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- srv.Serve(lis) }()
-	log.Info("command-svc serving", "addr", lis.Addr().String())
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("command-svc shutting down")
-	case err := <-serveErr:
-		runErr = fmt.Errorf("command-svc: serve: %w", err)
-	}
-	stopHealth()
-	<-healthDone
-	grpcapi.GracefulStop(srv, hs, cfg.ShutdownTimeout)
+	srv, hs := rpc.NewServer(log.With("component", "grpc"))
+	cartv1.RegisterCartCommandServiceServer(srv, commandapi.New(handler, log))
+	err = rpc.Lifecycle{
+		Log:             log,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Endpoints:       []rpc.Endpoint{{Name: "command", Server: srv, Health: hs, Listener: lis}},
+		Background: []func(context.Context){func(ctx context.Context) {
+			rpc.MonitorHealth(ctx, cfg.HealthInterval, log,
+				[]rpc.HealthTarget{{Server: hs, Service: cartv1.CartCommandService_ServiceDesc.ServiceName}}, nil, store.Ping)
+		}},
+	}.Run(ctx)
 	log.Info("command-svc stopped")
-	if errors.Is(runErr, grpc.ErrServerStopped) {
-		runErr = nil
+	if err != nil {
+		return fmt.Errorf("command-svc: %w", err)
 	}
-	return runErr
+	return nil
 }

@@ -14,6 +14,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 
+	"github.com/acme/cart/internal/api/rpc"
 	"github.com/acme/cart/internal/commandsvc"
 	"github.com/acme/cart/internal/dev/standin"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
@@ -22,10 +23,8 @@ import (
 func TestConfigValidateReportsEverything(t *testing.T) {
 	t.Parallel()
 	err := commandsvc.Config{
-		Listen:          "nope",
-		ESDBURL:         "http://admin:s3cret@host:2113",
-		ShutdownTimeout: -time.Second,
-		HealthInterval:  -time.Second,
+		ServerConfig: rpc.ServerConfig{Listen: "nope", ShutdownTimeout: -time.Second, HealthInterval: -time.Second},
+		ESDBURL:      "http://admin:s3cret@host:2113",
 	}.Validate()
 	if err == nil {
 		t.Fatal("Validate accepted a bad configuration")
@@ -55,7 +54,7 @@ func TestConfigLogValueMasksThePassword(t *testing.T) {
 
 func TestRunRejectsInvalidConfig(t *testing.T) {
 	t.Parallel()
-	if err := commandsvc.Run(context.Background(), commandsvc.Config{Listen: "nope"}, nil); err == nil {
+	if err := commandsvc.Run(context.Background(), commandsvc.Config{ServerConfig: rpc.ServerConfig{Listen: "nope"}}, nil); err == nil {
 		t.Fatal("Run started with an invalid listen address")
 	}
 }
@@ -71,7 +70,7 @@ func service(t *testing.T, esdbURL string) (*grpc.ClientConn, func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- commandsvc.Run(ctx, commandsvc.Config{Listener: lis, ESDBURL: esdbURL, HealthInterval: 20 * time.Millisecond}, nil)
+		done <- commandsvc.Run(ctx, commandsvc.Config{ServerConfig: rpc.ServerConfig{Listener: lis, HealthInterval: 20 * time.Millisecond}, ESDBURL: esdbURL}, nil)
 	}()
 	stopped := false
 	stop := func() error {

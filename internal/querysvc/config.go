@@ -13,26 +13,29 @@ import (
 	"strings"
 	"time"
 
+	"github.com/acme/cart/internal/api/rpc"
+	"github.com/acme/cart/internal/cli"
+	"github.com/acme/cart/internal/eventstore"
 	"github.com/acme/cart/internal/projection"
+	"github.com/acme/cart/internal/query"
+	"github.com/acme/cart/internal/readside"
 )
 
 // Defaults of Config.
 const (
-	DefaultListen          = "127.0.0.1:50052"
-	DefaultESDBURL         = "esdb://127.0.0.1:2113?tls=false"
-	DefaultMongoURI        = "mongodb://127.0.0.1:27017/"
-	DefaultMongoDB         = "cart"
-	DefaultShutdownTimeout = 10 * time.Second
-	DefaultHealthInterval  = 5 * time.Second
+	DefaultListen         = "127.0.0.1:50052"
+	DefaultESDBURL        = "esdb://127.0.0.1:2113?tls=false"
+	DefaultMongoURI       = "mongodb://127.0.0.1:27017/"
+	DefaultMongoDB        = "cart"
+	DefaultHealthInterval = 5 * time.Second
 )
 
 // Config is everything query-svc needs to run.
 type Config struct {
-	// Listen is the gRPC address of the query API.
-	Listen string
-	// Listener, if set, is used instead of listening on Listen, so that a
-	// caller that binds port 0 knows the address before Run starts.
-	Listener net.Listener
+	// ServerConfig is the query API's gRPC server: listen address,
+	// shutdown timeout, and how often MongoDB and EventStoreDB are pinged
+	// for the health service.
+	rpc.ServerConfig
 	// ESDBURL is the EventStoreDB connection string (esdb:// or esdb+discover://).
 	ESDBURL string
 	// MongoURI is the MongoDB connection string; it may hold a password.
@@ -44,17 +47,11 @@ type Config struct {
 	AdminListen string
 	// AdminListener, if set, is used instead of listening on AdminListen.
 	AdminListener net.Listener
-	// MaxWait caps how long GetCart waits for min_version (0: the query
-	// package's default).
+	// MaxWait caps how long GetCart waits for min_version.
 	MaxWait time.Duration
-	// ShutdownTimeout bounds how long calls in flight may finish at
-	// shutdown (0: DefaultShutdownTimeout).
-	ShutdownTimeout time.Duration
-	// HealthInterval is how often MongoDB and EventStoreDB are pinged for
-	// the health service, and how often the read model's active collection
-	// is checked, so that a rebuild run on another replica is followed
-	// (0: DefaultHealthInterval).
-	HealthInterval time.Duration
+	// FollowInterval is how often the read model's active collection is
+	// checked, so that a rebuild run on another replica is followed.
+	FollowInterval time.Duration
 	// Decode turns stored events into domain events for the projector and
 	// the parking lot's replay (nil: cart.Unmarshal). It is how a build
 	// that learned to read events an older one parked (an upcaster, a new
@@ -63,11 +60,9 @@ type Config struct {
 }
 
 // WithDefaults fills every empty field with its default, so that a caller
-// sets only what differs.
+// sets only what differs and the start-up log shows what is in effect.
 func (c Config) WithDefaults() Config {
-	if c.Listen == "" && c.Listener == nil {
-		c.Listen = DefaultListen
-	}
+	c.ServerConfig = c.ServerConfig.WithDefaults(DefaultListen, DefaultHealthInterval)
 	if c.ESDBURL == "" {
 		c.ESDBURL = DefaultESDBURL
 	}
@@ -77,31 +72,26 @@ func (c Config) WithDefaults() Config {
 	if c.MongoDB == "" {
 		c.MongoDB = DefaultMongoDB
 	}
-	if c.ShutdownTimeout == 0 {
-		c.ShutdownTimeout = DefaultShutdownTimeout
+	if c.MaxWait == 0 {
+		c.MaxWait = query.DefaultMaxWait
 	}
-	if c.HealthInterval == 0 {
-		c.HealthInterval = DefaultHealthInterval
+	if c.FollowInterval == 0 {
+		c.FollowInterval = readside.DefaultFollowInterval
 	}
 	return c
 }
 
-// Validate reports every problem of the configuration at once.
+// Validate reports every problem of the configuration at once. Messages
+// never show a password.
 func (c Config) Validate() error {
-	var errs []error
-	checkAddr := func(name, addr string) {
-		if _, _, err := net.SplitHostPort(addr); err != nil {
-			errs = append(errs, fmt.Errorf("%s %q: must be host:port", name, addr))
+	errs := c.ServerConfig.Validate()
+	if c.AdminListen != "" && c.AdminListener == nil {
+		if err := rpc.CheckAddr("admin-listen", c.AdminListen); err != nil {
+			errs = append(errs, err)
 		}
 	}
-	if c.Listener == nil {
-		checkAddr("listen", c.Listen)
-	}
-	if c.AdminListen != "" && c.AdminListener == nil {
-		checkAddr("admin-listen", c.AdminListen)
-	}
-	if !strings.HasPrefix(c.ESDBURL, "esdb://") && !strings.HasPrefix(c.ESDBURL, "esdb+discover://") {
-		errs = append(errs, fmt.Errorf("esdb %q: must start with esdb:// or esdb+discover://", redactURI(c.ESDBURL)))
+	if err := eventstore.ValidateConnectionString(c.ESDBURL); err != nil {
+		errs = append(errs, fmt.Errorf("esdb: %w", err))
 	}
 	if !strings.HasPrefix(c.MongoURI, "mongodb://") && !strings.HasPrefix(c.MongoURI, "mongodb+srv://") {
 		errs = append(errs, fmt.Errorf("mongo-uri %q: must start with mongodb:// or mongodb+srv://", redactURI(c.MongoURI)))
@@ -109,9 +99,9 @@ func (c Config) Validate() error {
 	if c.MongoDB == "" || strings.ContainsAny(c.MongoDB, `/\. "$`) || len(c.MongoDB) > 63 {
 		errs = append(errs, fmt.Errorf("mongo-db %q: must be 1 to 63 characters without /\\. \"$ or spaces", c.MongoDB))
 	}
-	for name, d := range map[string]time.Duration{"max-wait": c.MaxWait, "shutdown-timeout": c.ShutdownTimeout, "health-interval": c.HealthInterval} {
-		if d < 0 {
-			errs = append(errs, fmt.Errorf("%s %v: must not be negative", name, d))
+	for name, d := range map[string]time.Duration{"max-wait": c.MaxWait, "follow-interval": c.FollowInterval} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("%s %v: must be positive", name, d))
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -120,25 +110,39 @@ func (c Config) Validate() error {
 	return nil
 }
 
-// LogValue shows the configuration with passwords masked.
+// LogValue shows the effective configuration with passwords masked.
 func (c Config) LogValue() slog.Value {
-	listen, admin := c.Listen, c.AdminListen
-	if c.Listener != nil {
-		listen = c.Listener.Addr().String()
-	}
+	admin := c.AdminListen
 	if c.AdminListener != nil {
 		admin = c.AdminListener.Addr().String()
 	}
-	return slog.GroupValue(
-		slog.String("listen", listen),
-		slog.String("esdb", redactURI(c.ESDBURL)),
+	attrs := append(c.ServerConfig.LogAttrs(),
+		slog.String("esdb", eventstore.Redact(c.ESDBURL)),
 		slog.String("mongo_uri", redactURI(c.MongoURI)),
 		slog.String("mongo_db", c.MongoDB),
 		slog.String("admin_listen", admin),
 		slog.Duration("max_wait", c.MaxWait),
-		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
-		slog.Duration("health_interval", c.HealthInterval),
+		slog.Duration("follow_interval", c.FollowInterval),
 	)
+	return slog.GroupValue(attrs...)
+}
+
+// Flags defines query-svc's flags on fs, with environment fallbacks and
+// the real defaults (what -h shows is what runs).
+func (c *Config) Flags(fs *cli.FlagSet) {
+	c.ServerConfig.Flags(fs, "CART_QUERY_LISTEN", DefaultListen, DefaultHealthInterval,
+		"how often MongoDB and EventStoreDB are pinged for the health service")
+	fs.StringVar(&c.ESDBURL, "esdb", "CART_ESDB_URL", DefaultESDBURL,
+		"EventStoreDB connection string, esdb:// or esdb+discover://")
+	fs.StringVar(&c.MongoURI, "mongo-uri", "CART_MONGO_URI", DefaultMongoURI,
+		"MongoDB connection string of the read model")
+	fs.StringVar(&c.MongoDB, "mongo-db", "CART_MONGO_DB", DefaultMongoDB, "MongoDB database of the read model")
+	fs.StringVar(&c.AdminListen, "admin-listen", "CART_ADMIN_LISTEN", "",
+		"host:port of the admin API (CartAdminService); empty: off")
+	fs.DurationVar(&c.MaxWait, "max-wait", "CART_QUERY_MAX_WAIT", query.DefaultMaxWait,
+		"longest GetCart waits for min_version, whatever the caller's deadline")
+	fs.DurationVar(&c.FollowInterval, "follow-interval", "CART_FOLLOW_INTERVAL", readside.DefaultFollowInterval,
+		"how often the active read-model collection is checked, to follow a rebuild made by another replica")
 }
 
 // redactURI masks the password of scheme://user:password@hosts/..., which

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/acme/cart/internal/api/rpc"
 )
 
 func TestConfigValidate(t *testing.T) {
@@ -18,8 +20,12 @@ func TestConfigValidate(t *testing.T) {
 		{
 			name: "every problem at once",
 			cfg: Config{
-				Listen: "nope", AdminListen: "also-nope", ESDBURL: "http://x", MongoURI: "postgres://u:secret@h/",
-				MongoDB: "a.b", MaxWait: -time.Second,
+				ServerConfig: rpc.ServerConfig{Listen: "nope"},
+				AdminListen:  "also-nope",
+				ESDBURL:      "http://x",
+				MongoURI:     "postgres://u:secret@h/",
+				MongoDB:      "a.b",
+				MaxWait:      -time.Second,
 			}.WithDefaults(),
 			want: []string{"listen \"nope\"", "admin-listen", "esdb", "mongo-uri \"postgres://u:xxxxx@h/\"", "mongo-db", "max-wait"},
 		},

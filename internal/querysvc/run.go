@@ -2,19 +2,17 @@ package querysvc
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"time"
 
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/health"
-
 	"github.com/acme/cart/internal/admin"
+	"github.com/acme/cart/internal/api/adminapi"
+	"github.com/acme/cart/internal/api/queryapi"
+	"github.com/acme/cart/internal/api/rpc"
 	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/eventstore"
-	"github.com/acme/cart/internal/grpcapi"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/query"
 	"github.com/acme/cart/internal/readmodel"
@@ -88,7 +86,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			Notifier: notifier,
 			Log:      log.With("component", "projection"),
 		},
-		FollowInterval: cfg.HealthInterval,
+		FollowInterval: cfg.FollowInterval,
 		Log:            log.With("component", "readmodel"),
 	})
 	if err != nil {
@@ -96,35 +94,33 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	queries := &query.Service{Carts: live, Waiter: notifier, MaxWait: cfg.MaxWait, Events: es}
 
-	lis := cfg.Listener
-	if lis == nil {
-		if lis, err = net.Listen("tcp", cfg.Listen); err != nil {
-			return fmt.Errorf("query-svc: listen: %w", err)
-		}
+	lis, err := cfg.Bind()
+	if err != nil {
+		return fmt.Errorf("query-svc: %w", err)
 	}
-	srv, hs := grpcapi.NewServer(log.With("component", "grpc"))
-	cartv1.RegisterCartQueryServiceServer(srv, grpcapi.NewQueryServer(queries, log))
-	healths := []grpcapi.HealthTarget{{Server: hs, Service: cartv1.CartQueryService_ServiceDesc.ServiceName}}
+	srv, hs := rpc.NewServer(log.With("component", "grpc"))
+	cartv1.RegisterCartQueryServiceServer(srv, queryapi.New(queries, log))
+	endpoints := []rpc.Endpoint{{Name: "query", Server: srv, Health: hs, Listener: lis}}
+	healths := []rpc.HealthTarget{{Server: hs, Service: cartv1.CartQueryService_ServiceDesc.ServiceName}}
 
 	// The admin API: its own server on its own address, off by default.
-	var (
-		adminLis net.Listener
-		adminSrv *grpc.Server
-		adminHS  *health.Server
-		ops      *admin.Service
-	)
+	var ops *admin.Service
 	if cfg.AdminListener != nil || cfg.AdminListen != "" {
 		if ops, err = admin.New(admin.Config{Live: live, Parking: parking, Events: es, Log: log.With("component", "admin")}); err != nil {
 			return fmt.Errorf("query-svc: %w", err)
 		}
-		if adminLis = cfg.AdminListener; adminLis == nil {
+		adminLis := cfg.AdminListener
+		if adminLis == nil {
 			if adminLis, err = net.Listen("tcp", cfg.AdminListen); err != nil {
 				return fmt.Errorf("query-svc: admin listen: %w", err)
 			}
 		}
-		adminSrv, adminHS = grpcapi.NewServer(log.With("component", "admin-grpc"))
-		cartv1.RegisterCartAdminServiceServer(adminSrv, grpcapi.NewAdminServer(ops, log.With("component", "admin")))
-		healths = append(healths, grpcapi.HealthTarget{Server: adminHS, Service: cartv1.CartAdminService_ServiceDesc.ServiceName})
+		adminSrv, adminHS := rpc.NewServer(log.With("component", "admin-grpc"))
+		cartv1.RegisterCartAdminServiceServer(adminSrv, adminapi.New(ops, log.With("component", "admin")))
+		// The admin server stops first: an operation in flight is abandoned
+		// before the query API stops.
+		endpoints = append([]rpc.Endpoint{{Name: "admin", Server: adminSrv, Health: adminHS, Listener: adminLis}}, endpoints...)
+		healths = append(healths, rpc.HealthTarget{Server: adminHS, Service: cartv1.CartAdminService_ServiceDesc.ServiceName})
 	}
 
 	liveCtx, stopLive := context.WithCancel(context.WithoutCancel(ctx))
@@ -133,45 +129,33 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		defer close(liveDone)
 		_ = live.Run(liveCtx) // returns only when stopped; failures are retried inside
 	}()
-	healthCtx, stopHealth := context.WithCancel(ctx)
-	healthDone := make(chan struct{})
-	go func() {
-		defer close(healthDone)
-		grpcapi.MonitorHealth(healthCtx, cfg.HealthInterval, log, healths, reportProgress(log, live.Progress), mongo.Ping, es.Ping)
-	}()
 	serving = true
-	serveErr := make(chan error, 2)
-	go func() { serveErr <- srv.Serve(lis) }()
-	log.Info("query-svc serving", "addr", lis.Addr().String())
-	if adminSrv != nil {
-		go func() { serveErr <- adminSrv.Serve(adminLis) }()
-		log.Info("query-svc admin API serving", "addr", adminLis.Addr().String())
-	}
-
-	var runErr error
-	select {
-	case <-ctx.Done():
-		log.Info("query-svc shutting down")
-	case err := <-serveErr:
-		runErr = fmt.Errorf("query-svc: serve: %w", err)
-	}
-	stopHealth()
-	<-healthDone
-	if adminSrv != nil {
-		// A rebuild not yet switched is abandoned (its collection dropped,
-		// the live projector restarted where it was) before Live stops.
-		ops.Close()
-		grpcapi.GracefulStop(adminSrv, adminHS, cfg.ShutdownTimeout)
-	}
-	grpcapi.GracefulStop(srv, hs, cfg.ShutdownTimeout)
+	runErr := rpc.Lifecycle{
+		Log:             log,
+		ShutdownTimeout: cfg.ShutdownTimeout,
+		Endpoints:       endpoints,
+		Background: []func(context.Context){func(ctx context.Context) {
+			rpc.MonitorHealth(ctx, cfg.HealthInterval, log, healths, reportProgress(log, live.Progress), mongo.Ping, es.Ping)
+		}},
+		Stopping: func() {
+			if ops != nil {
+				// A rebuild not yet switched is abandoned (its collection
+				// dropped, the live projector restarted where it was)
+				// before Live stops.
+				ops.Close()
+			}
+		},
+	}.Run(ctx)
+	// The projector flushes its batch and checkpoint after the servers
+	// stopped, then the clients close (deferred above).
 	stopLive()
 	<-liveDone
 	pr := live.Progress()
 	log.Info("query-svc stopped", "collection", live.Collection(), "checkpoint", positionString(pr.Checkpoint), "events_processed", pr.EventsProcessed)
-	if errors.Is(runErr, grpc.ErrServerStopped) {
-		runErr = nil
+	if runErr != nil {
+		return fmt.Errorf("query-svc: %w", runErr)
 	}
-	return runErr
+	return nil
 }
 
 // reportProgress logs the projection's progress with each health check:

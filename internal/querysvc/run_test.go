@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/acme/cart/internal/api/rpc"
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/dev/embeddedmongo"
 	"github.com/acme/cart/internal/dev/netfault"
@@ -55,11 +56,10 @@ func startService(t testing.TB) *service {
 		t.Fatal(err)
 	}
 	cfg := querysvc.Config{
-		Listener:       lis,
-		ESDBURL:        esdb.ConnectionString(),
-		MongoURI:       "mongodb://" + px.Addr() + "/?serverSelectionTimeoutMS=300",
-		MongoDB:        "cart",
-		HealthInterval: 50 * time.Millisecond,
+		ServerConfig: rpc.ServerConfig{Listener: lis, HealthInterval: 50 * time.Millisecond},
+		ESDBURL:      esdb.ConnectionString(),
+		MongoURI:     "mongodb://" + px.Addr() + "/?serverSelectionTimeoutMS=300",
+		MongoDB:      "cart",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -211,7 +211,7 @@ func TestHealthFollowsMongo(t *testing.T) {
 
 func TestRunRejectsBadConfig(t *testing.T) {
 	t.Parallel()
-	err := querysvc.Run(context.Background(), querysvc.Config{Listen: "bad", MongoURI: "http://x"}, nil)
+	err := querysvc.Run(context.Background(), querysvc.Config{ServerConfig: rpc.ServerConfig{Listen: "bad"}, MongoURI: "http://x"}, nil)
 	if err == nil || !strings.Contains(err.Error(), "listen") || !strings.Contains(err.Error(), "mongo-uri") {
 		t.Errorf("Run = %v, want both problems reported", err)
 	}

@@ -16,21 +16,13 @@ import (
 	"log/slog"
 	"net"
 	"os"
-	"os/signal"
-	"syscall"
 
-	"github.com/acme/cart/internal/envflag"
+	"github.com/acme/cart/internal/cli"
 	"github.com/acme/cart/internal/dev/standin"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "esdb-standin:", err)
-		os.Exit(1)
-	}
+	cli.Main("esdb-standin", func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr) })
 }
 
 // config is the command's configuration: flags, with environment variables
@@ -43,7 +35,7 @@ type config struct {
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	envOr := envflag.New(getenv).String
+	envOr := cli.NewEnv(getenv).String
 	var cfg config
 	fs := flag.NewFlagSet("esdb-standin", flag.ContinueOnError)
 	fs.SetOutput(stderr)

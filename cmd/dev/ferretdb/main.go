@@ -17,25 +17,13 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
-	"syscall"
 
+	"github.com/acme/cart/internal/cli"
 	"github.com/acme/cart/internal/dev/embeddedmongo"
-	"github.com/acme/cart/internal/envflag"
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
-	stop()
-	code := 0
-	switch {
-	case errors.Is(err, flag.ErrHelp): // -h: usage is already printed
-	case err != nil:
-		fmt.Fprintln(os.Stderr, "ferretdb:", err)
-		code = 1
-	}
-	os.Exit(code)
+	cli.Main("ferretdb", func(ctx context.Context) error { return run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr) })
 }
 
 // config is everything the program can be told; flags win over environment variables, which win
@@ -60,7 +48,7 @@ func (c config) validate() error {
 
 // parseConfig reads flags with environment fallbacks.
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	envOr := envflag.New(getenv).String
+	envOr := cli.NewEnv(getenv).String
 	var c config
 	fs := flag.NewFlagSet("ferretdb", flag.ContinueOnError)
 	fs.SetOutput(stderr)

@@ -14,6 +14,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/acme/cart/internal/api/rpc"
 	"github.com/acme/cart/internal/commandsvc"
 	"github.com/acme/cart/internal/dev/embeddedmongo"
 	"github.com/acme/cart/internal/dev/standin"
@@ -130,14 +131,14 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.stopServices = stopServices
 	s.spawn(&s.services, "command-svc", func() error {
 		return commandsvc.Run(runCtx, commandsvc.Config{
-			Listener:      cmdLis,
+			ServerConfig:  rpc.ServerConfig{Listener: cmdLis},
 			ESDBURL:       s.ESDBURL,
 			SnapshotEvery: cfg.SnapshotEvery,
 		}, log.With("service", "command-svc"))
 	})
 	s.spawn(&s.services, "query-svc", func() error {
 		return querysvc.Run(runCtx, querysvc.Config{
-			Listener:      qryLis,
+			ServerConfig:  rpc.ServerConfig{Listener: qryLis},
 			AdminListener: adminLis,
 			ESDBURL:       s.ESDBURL,
 			MongoURI:      s.MongoURI,

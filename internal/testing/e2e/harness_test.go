@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/acme/cart/internal/api/rpc"
 	"github.com/acme/cart/internal/commandsvc"
 	"github.com/acme/cart/internal/dev/embeddedmongo"
 	"github.com/acme/cart/internal/dev/standin"
@@ -57,7 +58,7 @@ func newEnv(t *testing.T) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- commandsvc.Run(ctx, commandsvc.Config{Listener: lis, ESDBURL: e.esdb.ConnectionString(), SnapshotEvery: 20}, logger(t).With("service", "command-svc"))
+		done <- commandsvc.Run(ctx, commandsvc.Config{ServerConfig: rpc.ServerConfig{Listener: lis}, ESDBURL: e.esdb.ConnectionString(), SnapshotEvery: 20}, logger(t).With("service", "command-svc"))
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -107,10 +108,12 @@ func (e *env) runQuery(lis, admin net.Listener) {
 	done := make(chan error, 1)
 	go func() {
 		done <- querysvc.Run(ctx, querysvc.Config{
-			Listener: lis, AdminListener: admin,
-			ESDBURL: e.esdb.ConnectionString(), MongoURI: e.mongoURI, MongoDB: e.mongoDB,
-			HealthInterval: 100 * time.Millisecond,
-			Decode:         e.decode,
+			ServerConfig:  rpc.ServerConfig{Listener: lis, HealthInterval: 100 * time.Millisecond},
+			AdminListener: admin,
+			ESDBURL:       e.esdb.ConnectionString(),
+			MongoURI:      e.mongoURI,
+			MongoDB:       e.mongoDB,
+			Decode:        e.decode,
 		}, logger(e.t).With("service", "query-svc"))
 	}()
 	e.stopQuery = func() {

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/timestamppb"
 
+	"github.com/acme/cart/internal/api/rpc"
 	"github.com/acme/cart/internal/commandsvc"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
@@ -36,7 +37,7 @@ func (e *env) startCommandSvc(opts ...grpc.DialOption) cartv1.CartCommandService
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- commandsvc.Run(ctx, commandsvc.Config{Listener: lis, ESDBURL: e.esdb.ConnectionString()}, logger(e.t))
+		done <- commandsvc.Run(ctx, commandsvc.Config{ServerConfig: rpc.ServerConfig{Listener: lis}, ESDBURL: e.esdb.ConnectionString()}, logger(e.t))
 	}()
 	e.t.Cleanup(func() {
 		cancel()

@@ -1,0 +1,138 @@
+package commandapi
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/acme/cart/internal/api/rpc"
+	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/command"
+	cartv1 "github.com/acme/cart/proto/cart/v1"
+)
+
+// Handler is what the command API needs of the write side; the
+// server only translates, so that every rule lives in packages cart and
+// command. *command.Handler implements it.
+type Handler interface {
+	Handle(ctx context.Context, env command.Envelope, cmd cart.Command) (command.Result, error)
+}
+
+var _ Handler = (*command.Handler)(nil)
+
+// Server serves cart.v1.CartCommandService: it maps each request to a
+// domain command plus its envelope (user, expected version, command ID,
+// reason and the audit headers), and every error through rpc.ToStatus.
+type Server struct {
+	cartv1.UnimplementedCartCommandServiceServer
+	commands Handler
+	log      *slog.Logger
+}
+
+var _ cartv1.CartCommandServiceServer = (*Server)(nil)
+
+// New returns the command API over commands; log receives the
+// internal errors that callers only see as a generic message.
+func New(commands Handler, log *slog.Logger) *Server {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Server{commands: commands, log: log}
+}
+
+// request is what every command request has in common.
+type request interface {
+	GetUserId() string
+	GetCommandId() string
+	GetReason() string
+}
+
+// envelope collects a request's common fields and the audit headers.
+// expected is the request's optional expected_version (nil when unset).
+func envelope(ctx context.Context, req request, expected *int64) command.Envelope {
+	return command.Envelope{
+		UserID:          req.GetUserId(),
+		CommandID:       req.GetCommandId(),
+		ExpectedVersion: expected,
+		Principal:       rpc.FirstHeader(ctx, rpc.HeaderPrincipal),
+		CorrelationID:   rpc.FirstHeader(ctx, rpc.HeaderCorrelationID),
+		CausationID:     rpc.FirstHeader(ctx, rpc.HeaderCausationID),
+		Reason:          req.GetReason(),
+	}
+}
+
+func (s *Server) handle(ctx context.Context, env command.Envelope, cmd cart.Command) (command.Result, error) {
+	res, err := s.commands.Handle(ctx, env, cmd)
+	if err != nil {
+		return command.Result{}, rpc.ToStatus(ctx, s.log, err, commandErrors)
+	}
+	return res, nil
+}
+
+// AddItem implements cartv1.CartCommandServiceServer.
+func (s *Server) AddItem(ctx context.Context, req *cartv1.AddItemRequest) (*cartv1.AddItemResponse, error) {
+	res, err := s.handle(ctx, envelope(ctx, req, req.ExpectedVersion), cart.AddItem{
+		ProductID: req.GetProductId(),
+		Quantity:  int(req.GetQuantity()),
+		UnitPrice: moneyFromProto(req.GetUnitPrice()),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &cartv1.AddItemResponse{Version: res.Version}, nil
+}
+
+// RemoveItem implements cartv1.CartCommandServiceServer.
+func (s *Server) RemoveItem(ctx context.Context, req *cartv1.RemoveItemRequest) (*cartv1.RemoveItemResponse, error) {
+	res, err := s.handle(ctx, envelope(ctx, req, req.ExpectedVersion), cart.RemoveItem{ProductID: req.GetProductId()})
+	if err != nil {
+		return nil, err
+	}
+	return &cartv1.RemoveItemResponse{Version: res.Version}, nil
+}
+
+// ChangeItemQuantity implements cartv1.CartCommandServiceServer.
+func (s *Server) ChangeItemQuantity(ctx context.Context, req *cartv1.ChangeItemQuantityRequest) (*cartv1.ChangeItemQuantityResponse, error) {
+	res, err := s.handle(ctx, envelope(ctx, req, req.ExpectedVersion), cart.ChangeItemQuantity{
+		ProductID: req.GetProductId(),
+		Quantity:  int(req.GetQuantity()),
+	})
+	if err != nil {
+		return nil, err
+	}
+	return &cartv1.ChangeItemQuantityResponse{Version: res.Version}, nil
+}
+
+// ClearCart implements cartv1.CartCommandServiceServer.
+func (s *Server) ClearCart(ctx context.Context, req *cartv1.ClearCartRequest) (*cartv1.ClearCartResponse, error) {
+	res, err := s.handle(ctx, envelope(ctx, req, req.ExpectedVersion), cart.ClearCart{})
+	if err != nil {
+		return nil, err
+	}
+	return &cartv1.ClearCartResponse{Version: res.Version}, nil
+}
+
+// CheckoutCart implements cartv1.CartCommandServiceServer. The checkout ID
+// is derived from the command ID by the handler, so a resent checkout
+// answers with the same ID, lines and total.
+func (s *Server) CheckoutCart(ctx context.Context, req *cartv1.CheckoutCartRequest) (*cartv1.CheckoutCartResponse, error) {
+	res, err := s.handle(ctx, envelope(ctx, req, req.ExpectedVersion), cart.CheckoutCart{})
+	if err != nil {
+		return nil, err
+	}
+	out := &cartv1.CheckoutCartResponse{Version: res.Version}
+	if co := res.Checkout; co != nil {
+		out.CheckoutId = co.CheckoutID
+		out.Total = rpc.MoneyToProto(co.Total)
+		out.Items = make([]*cartv1.CartItem, 0, len(co.Items))
+		for _, it := range co.Items {
+			out.Items = append(out.Items, rpc.ItemToProto(it))
+		}
+	}
+	return out, nil
+}
+
+// moneyFromProto maps an API amount to the domain's; a missing amount is
+// the zero value, which validation reports as a missing currency.
+func moneyFromProto(m *cartv1.Money) cart.Money {
+	return cart.Money{CurrencyCode: m.GetCurrencyCode(), Units: m.GetUnits(), Nanos: m.GetNanos()}
+}

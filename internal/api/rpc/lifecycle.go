@@ -1,0 +1,87 @@
+package rpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+)
+
+// Endpoint is one gRPC server of a service, with its health server and the
+// listener it serves on.
+type Endpoint struct {
+	// Name says which API it serves, for the logs ("query", "admin").
+	Name     string
+	Server   *grpc.Server
+	Health   *health.Server
+	Listener net.Listener
+}
+
+// Lifecycle is how every service serves and stops, written once: serve
+// every endpoint and run the background tasks until ctx ends or a server
+// fails; then report NOT_SERVING on every endpoint first (so balancers
+// drain), stop the background tasks, call Stopping, and stop the servers
+// one by one, letting calls in flight finish for up to ShutdownTimeout.
+type Lifecycle struct {
+	Log             *slog.Logger
+	ShutdownTimeout time.Duration
+	// Endpoints are stopped in this order.
+	Endpoints []Endpoint
+	// Background tasks (the health monitor) run beside the servers with a
+	// context that ends when the stop begins; the stop waits for them.
+	Background []func(ctx context.Context)
+	// Stopping, if set, runs after every endpoint is NOT_SERVING and
+	// before the servers stop (e.g. abandon an admin operation).
+	Stopping func()
+}
+
+// Run serves until ctx ends or a server fails. It returns nil after a
+// requested stop, or the error that stopped a server.
+func (lc Lifecycle) Run(ctx context.Context) error {
+	log := lc.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	bgCtx, stopBG := context.WithCancel(ctx)
+	var bg sync.WaitGroup
+	for _, task := range lc.Background {
+		bg.Go(func() { task(bgCtx) })
+	}
+	serveErr := make(chan error, len(lc.Endpoints))
+	for _, e := range lc.Endpoints {
+		go func() {
+			if err := e.Server.Serve(e.Listener); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+				serveErr <- fmt.Errorf("%s API: serve: %w", e.Name, err)
+				return
+			}
+			serveErr <- nil
+		}()
+		log.Info("serving", "api", e.Name, "addr", e.Listener.Addr().String())
+	}
+
+	var runErr error
+	select {
+	case <-ctx.Done():
+		log.Info("shutting down")
+	case runErr = <-serveErr:
+		log.Error("a server stopped; shutting down", "err", runErr)
+	}
+	for _, e := range lc.Endpoints {
+		e.Health.Shutdown() // NOT_SERVING first, and no monitor can undo it
+	}
+	stopBG()
+	bg.Wait()
+	if lc.Stopping != nil {
+		lc.Stopping()
+	}
+	for _, e := range lc.Endpoints {
+		GracefulStop(e.Server, e.Health, lc.ShutdownTimeout)
+	}
+	return runErr
+}

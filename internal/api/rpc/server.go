@@ -1,0 +1,130 @@
+package rpc
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/reflection"
+	"google.golang.org/grpc/status"
+)
+
+// Request limits that keep one caller from exhausting a server.
+const (
+	maxRecvMsgSize       = 1 << 20 // 1 MiB: the largest valid request is a few KiB.
+	maxConcurrentStreams = 1000
+)
+
+// NewServer builds a gRPC server with what every service of this product
+// needs: panic recovery, one log line per call, keepalive settings that
+// tolerate clients pinging every 10 s (as the EventStoreDB client and mobile
+// SDKs do), message size limits, health and server reflection (for grpcurl).
+// The caller registers its services and flips health to SERVING when ready.
+func NewServer(log *slog.Logger, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
+	base := []grpc.ServerOption{
+		grpc.ChainUnaryInterceptor(unaryInterceptor(log)),
+		grpc.ChainStreamInterceptor(streamInterceptor(log)),
+		grpc.MaxRecvMsgSize(maxRecvMsgSize),
+		grpc.MaxConcurrentStreams(maxConcurrentStreams),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+	}
+	srv := grpc.NewServer(append(base, opts...)...)
+	hs := health.NewServer()
+	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
+	healthpb.RegisterHealthServer(srv, hs)
+	reflection.Register(srv)
+	return srv, hs
+}
+
+// GracefulStop stops srv, letting calls in flight finish for up to timeout
+// before cutting them off, so a stuck stream cannot block shutdown forever.
+func GracefulStop(srv *grpc.Server, hs *health.Server, timeout time.Duration) {
+	hs.Shutdown() // NOT_SERVING first, so balancers drain us
+	done := make(chan struct{})
+	go func() {
+		srv.GracefulStop()
+		close(done)
+	}()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		srv.Stop()
+		<-done
+	}
+}
+
+// Header names of the request metadata that feeds the audit trail.
+const (
+	HeaderPrincipal     = "x-principal"
+	HeaderCorrelationID = "x-correlation-id"
+	HeaderCausationID   = "x-causation-id"
+)
+
+// FirstHeader is the first value of a request header, empty when absent;
+// the audit headers are single-valued.
+func FirstHeader(ctx context.Context, name string) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get(name); len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func unaryInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
+		start := time.Now()
+		defer func() {
+			if r := recover(); r != nil {
+				log.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				err = status.Error(codes.Internal, "internal error")
+			}
+			logCall(ctx, log, info.FullMethod, start, err)
+		}()
+		return handler(ctx, req)
+	}
+}
+
+func streamInterceptor(log *slog.Logger) grpc.StreamServerInterceptor {
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
+		start := time.Now()
+		ctx := ss.Context()
+		defer func() {
+			if r := recover(); r != nil {
+				log.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
+				err = status.Error(codes.Internal, "internal error")
+			}
+			logCall(ctx, log, info.FullMethod, start, err)
+		}()
+		return handler(srv, ss)
+	}
+}
+
+// logCall writes the one line per call: health checks and reflection are
+// left out at Info since load balancers call them constantly.
+func logCall(ctx context.Context, log *slog.Logger, method string, start time.Time, err error) {
+	code := status.Code(err)
+	level := slog.LevelInfo
+	switch code {
+	case codes.OK, codes.Canceled, codes.InvalidArgument, codes.FailedPrecondition, codes.NotFound, codes.Aborted, codes.AlreadyExists, codes.OutOfRange:
+	case codes.Internal, codes.Unknown, codes.DataLoss:
+		level = slog.LevelError
+	default:
+		level = slog.LevelWarn
+	}
+	if level == slog.LevelInfo && (len(method) > 8 && (method[:8] == "/grpc.he" || method[:8] == "/grpc.re")) {
+		level = slog.LevelDebug
+	}
+	log.Log(ctx, level, "rpc", "method", method, "code", code.String(), "duration", time.Since(start),
+		"correlation_id", FirstHeader(ctx, HeaderCorrelationID))
+}
