@@ -11,13 +11,15 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 # buf breaking compares the protos with this git ref (on main: the previous commit).
 BREAKING_AGAINST ?= $(shell git rev-parse -q --verify main >/dev/null && [ "$$(git rev-parse HEAD)" != "$$(git rev-parse main)" ] && echo main || echo HEAD~1)
 
-.PHONY: all run test test-short bench lint generate generate-check tools fmt
+.PHONY: all run test test-short bench lint generate generate-check tools lint-tools fmt
 
 all: lint test
 
 ## run: the whole product in one process on embedded stores (EventStoreDB stand-in, FerretDB)
 run:
-	go run ./cmd/dev/cartstack
+	@echo "building the local stack (the first build on a fresh machine compiles FerretDB and the clients: a few minutes)..." >&2
+	@go build -o $(BIN)/cartstack ./cmd/dev/cartstack
+	@$(BIN)/cartstack
 
 ## test: every test, with the race detector
 test:
@@ -34,7 +36,7 @@ bench:
 	go run ./cmd/dev/cartbench
 
 ## lint: go.mod tidy, vet, gofmt, staticcheck, buf lint, buf breaking against main, generated code up to date
-lint: tools generate-check
+lint: lint-tools generate-check
 	go mod tidy -diff
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1)
@@ -44,7 +46,7 @@ lint: tools generate-check
 		$(BIN)/buf breaking --against '.git#ref=$(BREAKING_AGAINST)'; fi
 
 ## generate: Go code from the protos (committed)
-generate: tools
+generate: lint-tools
 	$(BIN)/buf generate
 
 ## generate-check: fail if regenerating changes anything
@@ -52,7 +54,10 @@ generate-check: generate
 	@git diff --exit-code -- proto || (echo 'generated code is stale: run make generate and commit'; exit 1)
 	@test -z "$$(git status --porcelain -- proto)" || (git status --porcelain -- proto; echo 'untracked generated files'; exit 1)
 
-tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/staticcheck
+## tools: every pinned tool into ./bin, grpcurl for the README walkthrough included
+tools: lint-tools $(BIN)/grpcurl
+
+lint-tools: $(BIN)/buf $(BIN)/protoc-gen-go $(BIN)/protoc-gen-go-grpc $(BIN)/staticcheck
 
 $(BIN)/buf:
 	GOBIN=$(BIN) go install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)

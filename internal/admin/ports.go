@@ -2,6 +2,7 @@ package admin
 
 import (
 	"context"
+	"time"
 
 	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
@@ -25,4 +26,16 @@ type ParkingLot interface {
 type EventLog interface {
 	HeadPosition(ctx context.Context) (eventlog.Position, error)
 	ReadStream(ctx context.Context, userID string, from int64, count int) ([]eventlog.Event, error)
+}
+
+// Retirements records the carts collections a rebuild replaced until they
+// are dropped, so that a stop within the drop delay leaves the drop to the
+// next start instead of leaving the collection behind for good.
+type Retirements interface {
+	// Retire records that carts may be dropped after t.
+	Retire(ctx context.Context, carts string, t time.Time) error
+	// Retired returns every recorded collection and its drop time.
+	Retired(ctx context.Context) (map[string]time.Time, error)
+	// Forget removes a dropped collection's record.
+	Forget(ctx context.Context, carts string) error
 }

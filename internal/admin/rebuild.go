@@ -155,7 +155,13 @@ func (s *Service) Rebuild(ctx context.Context, report func(Progress)) (RebuildRe
 		"events_processed", res.EventsProcessed, "duration", res.Duration)
 
 	// 5. Drop the previous collection once other replicas have followed;
-	// the caller need not wait for that. Close waits for it (or cancels it).
+	// the caller need not wait for that. Close waits for it (or cancels
+	// it: the record makes the next start drop it).
+	if r := s.cfg.Retirements; r != nil {
+		if err := r.Retire(ctx, old, time.Now().Add(s.cfg.DropDelay)); err != nil {
+			log.Warn("cannot record the previous collection as retired; drop it by hand if this process stops before the drop", "previous", old, "err", err)
+		}
+	}
 	s.ops.Add(1) // safe: this operation's own count keeps the group above 0
 	go func() {
 		defer s.ops.Done()
@@ -164,9 +170,18 @@ func (s *Service) Rebuild(ctx context.Context, report func(Progress)) (RebuildRe
 		select {
 		case <-t.C:
 			s.dropQuietly(s.base, old)
+			if r := s.cfg.Retirements; r != nil {
+				if err := r.Forget(s.base, old); err != nil {
+					log.Warn("cannot forget the dropped collection", "previous", old, "err", err)
+				}
+			}
 			log.Info("previous collection dropped", "previous", old)
 		case <-s.base.Done():
-			log.Warn("shutting down before dropping the previous collection; drop it by hand", "previous", old)
+			if s.cfg.Retirements != nil {
+				log.Info("shutting down before dropping the previous collection; the next start drops it", "previous", old)
+			} else {
+				log.Warn("shutting down before dropping the previous collection; drop it by hand", "previous", old)
+			}
 		}
 	}()
 	return res, nil

@@ -36,6 +36,9 @@ type Config struct {
 	Parking ParkingLot
 	// Events is the event log.
 	Events EventLog
+	// Retirements, if set, records replaced collections until they are
+	// dropped; New then drops those a stopped process left behind.
+	Retirements Retirements
 	// Log receives progress and outcomes. Nil discards.
 	Log *slog.Logger
 	// ProgressInterval is how often progress is reported; 0 means
@@ -90,7 +93,46 @@ func New(cfg Config) (*Service, error) {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
 	base, cancel := context.WithCancel(context.Background())
-	return &Service{cfg: cfg, log: cfg.Log, base: base, cancel: cancel}, nil
+	s := &Service{cfg: cfg, log: cfg.Log, base: base, cancel: cancel}
+	if cfg.Retirements != nil {
+		s.ops.Add(1)
+		go func() {
+			defer s.ops.Done()
+			s.dropRetired(base, time.Now())
+		}()
+	}
+	return s, nil
+}
+
+// dropRetired drops every recorded retired collection whose drop time has
+// come, except the active one (a rebuild may have switched back to it),
+// and forgets it. Failures are logged: the next start tries again.
+func (s *Service) dropRetired(ctx context.Context, now time.Time) {
+	retired, err := s.cfg.Retirements.Retired(ctx)
+	if err != nil {
+		s.log.Warn("cannot read the retired collections; they are dropped at a later start", "err", err)
+		return
+	}
+	active, err := s.cfg.Live.Catalog().Active(ctx)
+	if err != nil {
+		s.log.Warn("cannot read the active collection; retired collections are dropped at a later start", "err", err)
+		return
+	}
+	for name, after := range retired {
+		if now.Before(after) {
+			continue // the rebuild that retired it drops it, or the next start
+		}
+		if name != active {
+			if err := s.cfg.Live.Catalog().Drop(ctx, name); err != nil {
+				s.log.Warn("cannot drop a retired collection", "collection", name, "err", err)
+				continue
+			}
+			s.log.Info("dropped a collection a rebuild had retired", "collection", name)
+		}
+		if err := s.cfg.Retirements.Forget(ctx, name); err != nil {
+			s.log.Warn("cannot forget a dropped collection", "collection", name, "err", err)
+		}
+	}
 }
 
 // Close stops the running operation, if any, and waits until it has

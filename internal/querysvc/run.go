@@ -106,7 +106,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// The admin API: its own server on its own address, off by default.
 	var ops *admin.Service
 	if cfg.AdminListener != nil || cfg.AdminListen != "" {
-		if ops, err = admin.New(admin.Config{Live: live, Parking: parking, Events: es, Log: log.With("component", "admin")}); err != nil {
+		if ops, err = admin.New(admin.Config{Live: live, Parking: parking, Events: es, Retirements: catalog, Log: log.With("component", "admin")}); err != nil {
 			return fmt.Errorf("query-svc: %w", err)
 		}
 		adminLis := cfg.AdminListener

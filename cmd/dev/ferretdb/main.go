@@ -6,7 +6,7 @@
 // It prints the connection URI on stdout once the server answers a ping, then serves until
 // SIGINT or SIGTERM.
 //
-//	go run ./cmd/dev/ferretdb --listen 127.0.0.1:27017 --data-dir ./data/ferretdb
+//	go run ./cmd/dev/ferretdb --listen 127.0.0.1:27017 --data-dir ./.data/ferretdb
 package main
 
 import (
@@ -53,7 +53,7 @@ func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (c
 	fs := flag.NewFlagSet("ferretdb", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&c.Listen, "listen", envOr("FERRETDB_LISTEN", embeddedmongo.DefaultListen), "TCP address to serve the MongoDB wire protocol on (env FERRETDB_LISTEN)")
-	fs.StringVar(&c.DataDir, "data-dir", envOr("FERRETDB_DATA_DIR", "data/ferretdb"), "directory for the SQLite files, created if missing (env FERRETDB_DATA_DIR)")
+	fs.StringVar(&c.DataDir, "data-dir", envOr("FERRETDB_DATA_DIR", ".data/ferretdb"), "directory for the SQLite files, created if missing (env FERRETDB_DATA_DIR)")
 	fs.BoolVar(&c.Verbose, "verbose", getenv("FERRETDB_VERBOSE") == "true", "log every connection and failed command at Info level (env FERRETDB_VERBOSE=true)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, fmt.Errorf("parse flags: %w", err)

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"flag"
 	"io"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -25,7 +27,7 @@ func TestParseConfig(t *testing.T) {
 	}{
 		{
 			name: "defaults",
-			want: config{Listen: "127.0.0.1:27017", DataDir: "data/ferretdb"},
+			want: config{Listen: "127.0.0.1:27017", DataDir: ".data/ferretdb"},
 		},
 		{
 			name: "environment",
@@ -125,5 +127,23 @@ func TestRunServesUntilCancelled(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("run did not return within 20 s of cancel")
+	}
+}
+
+// TestDefaultDataDirIsGitIgnored keeps a newcomer's first run from leaving
+// database files that git offers to commit.
+func TestDefaultDataDirIsGitIgnored(t *testing.T) {
+	t.Parallel()
+	c, err := parseConfig(nil, func(string) string { return "" }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := exec.LookPath("git"); err != nil {
+		t.Skip("no git on this machine")
+	}
+	cmd := exec.Command("git", "check-ignore", "-q", filepath.Join(c.DataDir, "x.sqlite"))
+	cmd.Dir = "../../.."
+	if err := cmd.Run(); err != nil {
+		t.Errorf("the default data dir %s is not git-ignored (git check-ignore: %v)", c.DataDir, err)
 	}
 }
