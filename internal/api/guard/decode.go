@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -39,8 +40,12 @@ type Decoder struct {
 	log  *slog.Logger
 	base encoding.CodecV2
 
-	mu     sync.Mutex
-	failed map[any]*decodeFailure // keyed by the message grpc-go decoded into
+	// pending counts the entries of failed, so the common case (nothing
+	// remembered) takes no lock. The codec, the interceptor and the end of
+	// an RPC run on the RPC's goroutine, so the count is never stale there.
+	pending atomic.Int64
+	mu      sync.Mutex
+	failed  map[any]*decodeFailure // keyed by the message grpc-go decoded into
 }
 
 // decodeFailure is a pointer so that forgetting compares identity: only the
@@ -54,12 +59,10 @@ func NewDecoder(log *slog.Logger) *Decoder {
 	if log == nil {
 		log = slog.Default()
 	}
+	// Importing grpcproto registers grpc-go's proto codec (or whichever
+	// codec the program registered under that name later), so base is
+	// never nil.
 	base := encoding.GetCodecV2(grpcproto.Name)
-	if base == nil {
-		// grpc registers the proto codec in an init function of a package
-		// it imports itself; reaching this means grpc-go changed.
-		panic("guard: grpc-go has no proto codec registered")
-	}
 	return &Decoder{log: log, base: base, failed: make(map[any]*decodeFailure)}
 }
 
@@ -99,11 +102,15 @@ func (d *Decoder) remember(msg any, err error) {
 	defer d.mu.Unlock()
 	if _, ok := d.failed[msg]; !ok { // the first failure explains the RPC
 		d.failed[msg] = &decodeFailure{err: err}
+		d.pending.Add(1)
 	}
 }
 
 // take returns and forgets the failure remembered for msg, or nil.
 func (d *Decoder) take(msg any) error {
+	if d.pending.Load() == 0 {
+		return nil
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	f, ok := d.failed[msg]
@@ -111,10 +118,14 @@ func (d *Decoder) take(msg any) error {
 		return nil
 	}
 	delete(d.failed, msg)
+	d.pending.Add(-1)
 	return f.err
 }
 
 func (d *Decoder) has(msg any) bool {
+	if d.pending.Load() == 0 {
+		return false
+	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	_, ok := d.failed[msg]

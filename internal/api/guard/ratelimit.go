@@ -142,7 +142,11 @@ func NewLimiter(cfg RateLimit, key func(context.Context) string, limited func(fu
 		l.maxKeys = DefaultMaxKeys
 	}
 	if cfg.Enabled() {
-		l.idle = time.Duration(math.Ceil(float64(cfg.Burst) / cfg.PerSecond * float64(time.Second)))
+		idle := math.Ceil(float64(cfg.Burst) / cfg.PerSecond * float64(time.Second))
+		l.idle = time.Duration(math.MaxInt64)
+		if idle < float64(math.MaxInt64) {
+			l.idle = time.Duration(idle)
+		}
 	}
 	return l, nil
 }
