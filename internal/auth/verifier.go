@@ -170,13 +170,17 @@ func peekHeader(token string) (alg, kid string, err error) {
 func (v *Verifier) key(ctx context.Context, kid string) (publicKey, error) {
 	ks := v.keys.Load()
 	if v.src.changed(ks, v.cfg.Now()) {
-		v.refresh(ctx, "changed", func(cur *keySet) bool { return cur != ks })
+		// A changed file is the operator's doing, not a caller's: re-read
+		// at once. Old https keys go through the rate limit, so that a
+		// failing IdP is not asked on every call.
+		_, isFile := v.src.(fileSource)
+		v.refresh(ctx, "changed", !isFile, func(cur *keySet) bool { return cur != ks })
 		ks = v.keys.Load()
 	}
 	if k, ok := ks.keys[kid]; ok {
 		return k, nil
 	}
-	v.refresh(ctx, "unknown kid", func(cur *keySet) bool {
+	v.refresh(ctx, "unknown kid", true, func(cur *keySet) bool {
 		_, ok := cur.keys[kid]
 		return ok
 	})
@@ -187,15 +191,16 @@ func (v *Verifier) key(ctx context.Context, kid string) (publicKey, error) {
 }
 
 // refresh re-reads the JWKS unless done(current set) says another caller
-// already did what we need, or the last attempt was too recent. Failures keep
+// already did what we need, or, when limited, the last attempt was too
+// recent. Failures keep
 // the current keys: an IdP hiccup must not lock every user out.
-func (v *Verifier) refresh(ctx context.Context, reason string, done func(*keySet) bool) {
+func (v *Verifier) refresh(ctx context.Context, reason string, limited bool, done func(*keySet) bool) {
 	v.refreshMu.Lock()
 	defer v.refreshMu.Unlock()
 	if done(v.keys.Load()) {
 		return
 	}
-	if now := v.cfg.Now(); now.Sub(v.lastAttempt) < v.cfg.MinRefreshInterval {
+	if now := v.cfg.Now(); limited && now.Sub(v.lastAttempt) < v.cfg.MinRefreshInterval {
 		v.log.Debug("auth: JWKS refresh skipped, too soon", "reason", reason, "source", v.src.String())
 		return
 	}
