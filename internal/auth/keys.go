@@ -117,6 +117,10 @@ func (s urlSource) read(ctx context.Context) ([]byte, fileVersion, error) {
 		return nil, fileVersion{}, err
 	}
 	defer resp.Body.Close()
+	// A redirect to plain http would let anyone on the path swap the keys.
+	if resp.Request != nil && resp.Request.URL.Scheme != "https" {
+		return nil, fileVersion{}, fmt.Errorf("redirected to %s, not https", resp.Request.URL.Redacted())
+	}
 	if resp.StatusCode != http.StatusOK {
 		return nil, fileVersion{}, fmt.Errorf("status %s", resp.Status)
 	}

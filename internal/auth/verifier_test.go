@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -83,6 +84,7 @@ func TestVerifierTokens(t *testing.T) {
 		{name: "no sub", token: rsaKey.Sign(t, claims("alice").With("sub", nil))},
 		{name: "empty sub", token: rsaKey.Sign(t, claims(""))},
 		{name: "scope not a string", token: rsaKey.Sign(t, claims("alice").With("scope", []string{"cart:any"}))},
+		{name: "unknown critical header", token: rsaKey.SignWithHeaders(t, claims("alice"), map[string]any{"crit": []string{"x-must"}, "x-must": true})},
 		{name: "no kid", token: rsaKey.SignWithHeaders(t, claims("alice"), map[string]any{"kid": nil})},
 		{name: "unknown kid", token: stranger.Sign(t, claims("alice"))},
 		{name: "key not in the set under a known kid", token: impostor.Sign(t, claims("alice"))},
@@ -262,11 +264,21 @@ func TestNewVerifierErrors(t *testing.T) {
 	if err := os.WriteFile(symmetricOnly, []byte(`{"keys":[{"kty":"oct","kid":"h","k":"c2VjcmV0"}]}`), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// An https JWKS that redirects to plain http, which serves valid keys.
+	plain := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		w.Write(authtest.JWKS(t, authtest.NewECKey(t, "k")))
+	}))
+	t.Cleanup(plain.Close)
+	redirecting := httptest.NewTLSServer(http.RedirectHandler(plain.URL, http.StatusFound))
+	t.Cleanup(redirecting.Close)
+
 	tests := []struct {
 		name    string
 		cfg     auth.Config
 		wantErr []string // substrings, all of them
 	}{
+		{name: "redirect to http", cfg: auth.Config{JWKS: redirecting.URL, HTTPClient: redirecting.Client(), Issuer: "i", Audience: "a"},
+			wantErr: []string{"not https"}},
 		{name: "empty", cfg: auth.Config{}, wantErr: []string{"JWKS source is required", "issuer is required", "audience is required"}},
 		{name: "plain http", cfg: auth.Config{JWKS: "http://idp.example.test/jwks", Issuer: "i", Audience: "a"}, wantErr: []string{"only https"}},
 		{name: "negative leeway", cfg: auth.Config{JWKS: "x", Issuer: "i", Audience: "a", Leeway: -time.Second}, wantErr: []string{"leeway"}},
