@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"strings"
+	"time"
 )
 
 // The only scopes that grant anything; every other scope in a token is
@@ -24,6 +25,10 @@ type Principal struct {
 	Subject string
 	// Scopes are the words of the token's space-separated `scope` claim.
 	Scopes []string
+	// ExpiresAt is the token's `exp`: a stream (Watch) is authenticated
+	// once, when it opens, so its handler should end it by then. Zero in
+	// insecure mode.
+	ExpiresAt time.Time
 }
 
 // Has reports whether the principal was granted scope; it is the one place

@@ -138,7 +138,8 @@ func (v *Verifier) verify(ctx context.Context, token string) (Principal, error) 
 		}
 		scopes = parseScopes(s)
 	}
-	return Principal{Subject: sub, Scopes: scopes}, nil
+	exp, _ := tok.Expiration()
+	return Principal{Subject: sub, Scopes: scopes, ExpiresAt: exp}, nil
 }
 
 // peekHeader reads alg and kid from the protected header of a compact JWS,
@@ -173,14 +174,16 @@ func (v *Verifier) key(ctx context.Context, kid string) (publicKey, error) {
 		// A changed file is the operator's doing, not a caller's: re-read
 		// at once. Old https keys go through the rate limit, so that a
 		// failing IdP is not asked on every call.
+		// Callers do not queue behind a slow IdP for this: if a refresh
+		// is under way they go on with the keys they have.
 		_, isFile := v.src.(fileSource)
-		v.refresh(ctx, "changed", !isFile, func(cur *keySet) bool { return cur != ks })
+		v.refresh(ctx, "changed", !isFile, false, func(cur *keySet) bool { return cur != ks })
 		ks = v.keys.Load()
 	}
 	if k, ok := ks.keys[kid]; ok {
 		return k, nil
 	}
-	v.refresh(ctx, "unknown kid", true, func(cur *keySet) bool {
+	v.refresh(ctx, "unknown kid", true, true, func(cur *keySet) bool {
 		_, ok := cur.keys[kid]
 		return ok
 	})
@@ -192,10 +195,14 @@ func (v *Verifier) key(ctx context.Context, kid string) (publicKey, error) {
 
 // refresh re-reads the JWKS unless done(current set) says another caller
 // already did what we need, or, when limited, the last attempt was too
-// recent. Failures keep
+// recent, or, unless wait, another refresh is under way. Failures keep
 // the current keys: an IdP hiccup must not lock every user out.
-func (v *Verifier) refresh(ctx context.Context, reason string, limited bool, done func(*keySet) bool) {
-	v.refreshMu.Lock()
+func (v *Verifier) refresh(ctx context.Context, reason string, limited, wait bool, done func(*keySet) bool) {
+	if wait {
+		v.refreshMu.Lock()
+	} else if !v.refreshMu.TryLock() {
+		return
+	}
 	defer v.refreshMu.Unlock()
 	if done(v.keys.Load()) {
 		return

@@ -63,8 +63,9 @@ func TestVerifierTokens(t *testing.T) {
 		token     string
 		wantSub   string   // empty: must be rejected
 		wantScope []string // checked when accepted
+		wantExp   time.Time
 	}{
-		{name: "RS256", token: rsaKey.Sign(t, claims("alice")), wantSub: "alice"},
+		{name: "RS256", token: rsaKey.Sign(t, claims("alice")), wantSub: "alice", wantExp: t0.Add(10 * time.Minute)},
 		{name: "ES256", token: ecKey.Sign(t, claims("bob")), wantSub: "bob"},
 		{name: "EdDSA", token: edKey.Sign(t, claims("carol")), wantSub: "carol"},
 		{name: "scopes split on spaces", token: rsaKey.Sign(t, claims("svc").With("scope", "openid  cart:any cart:admin")),
@@ -121,6 +122,9 @@ func TestVerifierTokens(t *testing.T) {
 			}
 			if p.Subject != tt.wantSub {
 				t.Errorf("Subject = %q, want %q", p.Subject, tt.wantSub)
+			}
+			if !tt.wantExp.IsZero() && !p.ExpiresAt.Equal(tt.wantExp) {
+				t.Errorf("ExpiresAt = %v, want %v", p.ExpiresAt, tt.wantExp)
 			}
 			if tt.wantScope != nil && strings.Join(p.Scopes, "|") != strings.Join(tt.wantScope, "|") {
 				t.Errorf("Scopes = %q, want %q", p.Scopes, tt.wantScope)
