@@ -27,6 +27,10 @@ const (
 // the library leaves bounding input to its caller.
 const maxTokenBytes = 16 << 10
 
+// fetchTimeout bounds one read of the JWKS, whatever the HTTP client's own
+// timeout; callers with an unknown kid wait for it.
+const fetchTimeout = 10 * time.Second
+
 // ErrInvalidToken is wrapped by every error of Verify, whatever the reason
 // (malformed, bad signature, unknown key, expired, wrong issuer or audience):
 // callers must not tell attackers which check failed, only log it.
@@ -173,9 +177,9 @@ func (v *Verifier) key(ctx context.Context, kid string) (publicKey, error) {
 	if v.src.changed(ks, v.cfg.Now()) {
 		// A changed file is the operator's doing, not a caller's: re-read
 		// at once. Old https keys go through the rate limit, so that a
-		// failing IdP is not asked on every call.
-		// Callers do not queue behind a slow IdP for this: if a refresh
-		// is under way they go on with the keys they have.
+		// failing IdP is not asked on every call, and callers do not queue
+		// behind a slow IdP: if a refresh is under way they go on with the
+		// keys they have.
 		_, isFile := v.src.(fileSource)
 		v.refresh(ctx, "changed", !isFile, false, func(cur *keySet) bool { return cur != ks })
 		ks = v.keys.Load()
@@ -208,7 +212,6 @@ func (v *Verifier) refresh(ctx context.Context, reason string, limited, wait boo
 		return
 	}
 	if now := v.cfg.Now(); limited && now.Sub(v.lastAttempt) < v.cfg.MinRefreshInterval {
-		v.log.Debug("auth: JWKS refresh skipped, too soon", "reason", reason, "source", v.src.String())
 		return
 	}
 	if err := v.reloadLocked(ctx, reason); err != nil {
@@ -221,6 +224,10 @@ func (v *Verifier) refresh(ctx context.Context, reason string, limited, wait boo
 func (v *Verifier) reloadLocked(ctx context.Context, reason string) error {
 	now := v.cfg.Now()
 	v.lastAttempt = now
+	// The caller's deadline must not decide the fetch: a client cancelling
+	// at once would otherwise spend the refresh interval for everyone.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), fetchTimeout)
+	defer cancel()
 	doc, version, err := v.src.read(ctx)
 	if err != nil {
 		return err

@@ -200,6 +200,7 @@ func TestVerifierFileRotation(t *testing.T) {
 func TestVerifierHTTPS(t *testing.T) {
 	k1 := authtest.NewRSAKey(t, "k1")
 	k2 := authtest.NewECKey(t, "k2")
+	k3 := authtest.NewEd25519Key(t, "k3")
 	srv := authtest.ServeJWKS(t, k1)
 	clock := authtest.NewClock(t0)
 	v, err := auth.NewVerifier(context.Background(), auth.Config{
@@ -222,6 +223,7 @@ func TestVerifierHTTPS(t *testing.T) {
 		do          func()
 		key         *authtest.Key
 		kid         string // overrides key.ID in the header when set
+		cancelled   bool   // the caller's context is already done
 		wantOK      bool
 		wantFetches int
 	}{
@@ -233,8 +235,10 @@ func TestVerifierHTTPS(t *testing.T) {
 		{name: "random kid refreshes once", do: func() { clock.Advance(6 * time.Second) }, key: k2, kid: "random-1", wantFetches: 3},
 		{name: "random kids within the interval do not fetch", key: k2, kid: "random-2", wantFetches: 3},
 		{name: "more random kids", key: k2, kid: "random-3", wantFetches: 3},
-		{name: "keys older than MaxKeyAge are fetched again", do: func() { clock.Advance(time.Hour) }, key: k1, wantOK: true, wantFetches: 4},
-		{name: "IdP down: keep the keys", do: func() { srv.Fail(http.StatusServiceUnavailable); clock.Advance(2 * time.Hour) }, key: k2, wantOK: true, wantFetches: 5},
+		{name: "a caller that gave up does not spoil the refresh", do: func() { srv.Rotate(k1, k2, k3); clock.Advance(6 * time.Second) },
+			key: k3, cancelled: true, wantOK: true, wantFetches: 4},
+		{name: "keys older than MaxKeyAge are fetched again", do: func() { clock.Advance(time.Hour) }, key: k1, wantOK: true, wantFetches: 5},
+		{name: "IdP down: keep the keys", do: func() { srv.Fail(http.StatusServiceUnavailable); clock.Advance(2 * time.Hour) }, key: k2, wantOK: true, wantFetches: 6},
 	}
 	for _, s := range steps {
 		t.Run(s.name, func(t *testing.T) {
@@ -247,6 +251,12 @@ func TestVerifierHTTPS(t *testing.T) {
 				tok = s.key.SignWithHeaders(t, c, map[string]any{"kid": s.kid})
 			} else {
 				tok = s.key.Sign(t, c)
+			}
+			ctx := ctx
+			if s.cancelled {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithCancel(ctx)
+				cancel()
 			}
 			_, err := v.Verify(ctx, tok)
 			if s.wantOK && err != nil {
