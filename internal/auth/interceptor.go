@@ -52,23 +52,33 @@ func WithOpenReflection(open bool) Option {
 // Authenticator holds the gRPC server interceptors that authenticate every
 // call; build it with New, or NewInsecure for local development.
 type Authenticator struct {
-	verifier       TokenVerifier // nil in insecure mode
+	verifier       TokenVerifier
+	insecure       bool
 	log            *slog.Logger
 	openReflection bool
 }
 
 // New returns an Authenticator that lets a call through only with a bearer
-// token v accepts (except health, and reflection if opened).
+// token v accepts (except health, and reflection if opened). A nil v is a
+// wiring bug: it fails closed (every call rejected) and logs an error, since
+// failing open would be the worst bug here and a panic is no better.
 func New(v TokenVerifier, log *slog.Logger, opts ...Option) *Authenticator {
-	if v == nil {
-		// Failing open would be the worst bug here; refuse at wiring.
-		panic("auth.New: nil TokenVerifier; use NewInsecure to disable authentication")
-	}
 	a := &Authenticator{verifier: v, log: orDiscard(log)}
 	for _, o := range opts {
 		o(a)
 	}
+	if v == nil {
+		a.verifier = rejectAll{}
+		a.log.Error("auth: New without a TokenVerifier: every call will be rejected; use NewInsecure to disable authentication")
+	}
 	return a
+}
+
+// rejectAll is the verifier of a miswired Authenticator.
+type rejectAll struct{}
+
+func (rejectAll) Verify(context.Context, string) (Principal, error) {
+	return Principal{}, errors.New("auth: no verifier configured")
 }
 
 // NewInsecure returns an Authenticator that accepts every caller, for local
@@ -76,7 +86,7 @@ func New(v TokenVerifier, log *slog.Logger, opts ...Option) *Authenticator {
 // x-principal header names (or "anonymous") and holds ScopeAny and ScopeAdmin.
 // It logs a warning, since a service running this way has no trust boundary.
 func NewInsecure(log *slog.Logger, opts ...Option) *Authenticator {
-	a := &Authenticator{log: orDiscard(log)}
+	a := &Authenticator{insecure: true, log: orDiscard(log)}
 	for _, o := range opts {
 		o(a)
 	}
@@ -94,7 +104,7 @@ func orDiscard(log *slog.Logger) *slog.Logger {
 
 // Insecure reports whether a accepts every caller, for the service's start
 // log and health details.
-func (a *Authenticator) Insecure() bool { return a.verifier == nil }
+func (a *Authenticator) Insecure() bool { return a.insecure }
 
 // UnaryServerInterceptor authenticates unary calls; see the package doc.
 func (a *Authenticator) UnaryServerInterceptor() grpc.UnaryServerInterceptor {
@@ -148,7 +158,7 @@ func (a *Authenticator) authenticate(ctx context.Context, method string) (contex
 		return ctx, nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
-	if a.verifier == nil {
+	if a.insecure {
 		sub := InsecureDefaultSubject
 		if v := md.Get(InsecurePrincipalHeader); len(v) > 0 && strings.TrimSpace(v[0]) != "" {
 			sub = strings.TrimSpace(v[0])

@@ -283,6 +283,19 @@ func reflectV1(s reflectionv1.ServerReflection_ServerReflectionInfoClient) error
 	return err
 }
 
+func TestNewWithoutVerifierFailsClosed(t *testing.T) {
+	f := newFixture(t)
+	a := auth.New(nil, testLogger(t))
+	if a.Insecure() {
+		t.Error("Insecure() = true")
+	}
+	client := cartv1.NewCartQueryServiceClient(serve(t, a))
+	_, err := client.GetCart(withMD(bearer(f.user)...), &cartv1.GetCartRequest{})
+	if status.Code(err) != codes.Unauthenticated {
+		t.Fatalf("code %v (%v), want Unauthenticated", status.Code(err), err)
+	}
+}
+
 func TestInsecure(t *testing.T) {
 	logs := &logBuffer{}
 	a := auth.NewInsecure(slog.New(slog.NewTextHandler(logs, nil)))
