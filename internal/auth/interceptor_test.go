@@ -285,14 +285,19 @@ func reflectV1(s reflectionv1.ServerReflection_ServerReflectionInfoClient) error
 
 func TestNewWithoutVerifierFailsClosed(t *testing.T) {
 	f := newFixture(t)
-	a := auth.New(nil, testLogger(t))
-	if a.Insecure() {
-		t.Error("Insecure() = true")
-	}
-	client := cartv1.NewCartQueryServiceClient(serve(t, a))
-	_, err := client.GetCart(withMD(bearer(f.user)...), &cartv1.GetCartRequest{})
-	if status.Code(err) != codes.Unauthenticated {
-		t.Fatalf("code %v (%v), want Unauthenticated", status.Code(err), err)
+	var nilVerifier *auth.Verifier
+	for name, v := range map[string]auth.TokenVerifier{"nil interface": nil, "nil *Verifier": nilVerifier} {
+		t.Run(name, func(t *testing.T) {
+			a := auth.New(v, testLogger(t))
+			if a.Insecure() {
+				t.Error("Insecure() = true")
+			}
+			client := cartv1.NewCartQueryServiceClient(serve(t, a))
+			_, err := client.GetCart(withMD(bearer(f.user)...), &cartv1.GetCartRequest{})
+			if status.Code(err) != codes.Unauthenticated {
+				t.Fatalf("code %v (%v), want Unauthenticated", status.Code(err), err)
+			}
+		})
 	}
 }
 

@@ -82,6 +82,11 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 // Verify checks token and returns its principal. Every error wraps
 // ErrInvalidToken and says why, for the server's log only.
 func (v *Verifier) Verify(ctx context.Context, token string) (Principal, error) {
+	if v == nil {
+		// A nil *Verifier in a TokenVerifier is not a nil interface: fail
+		// closed rather than crash the server on the first call.
+		return Principal{}, fmt.Errorf("%w: no verifier configured", ErrInvalidToken)
+	}
 	p, err := v.verify(ctx, token)
 	if err != nil {
 		return Principal{}, fmt.Errorf("%w: %w", ErrInvalidToken, err)
