@@ -70,5 +70,10 @@ $(BIN)/staticcheck:
 $(BIN)/grpcurl:
 	GOBIN=$(BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
+## token: a dev bearer token for the local stack: make token SUB=alice [SCOPE='cart:any cart:admin']
+.PHONY: token
+token:
+	@go run ./cmd/dev/carttoken -sub "$(SUB)" -scope "$(SCOPE)"
+
 fmt:
 	gofmt -w $$(git ls-files '*.go')
