@@ -21,8 +21,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/acme/cart/internal/cli"
 	"github.com/acme/cart/internal/dev/devauth"
-	"github.com/acme/cart/internal/envflag"
 )
 
 // defaultDataDir matches the local stack's (internal/dev/stack), without
@@ -49,26 +49,20 @@ type config struct {
 }
 
 func parseConfig(args []string, getenv func(string) string, stderr io.Writer) (config, error) {
-	env := envflag.New(getenv)
 	var cfg config
-	fs := flag.NewFlagSet("carttoken", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	fs.StringVar(&cfg.Subject, "sub", env.String("CART_TOKEN_SUB", ""),
-		"the token's subject: the user whose cart it opens, or a service's name (env CART_TOKEN_SUB)")
-	fs.StringVar(&cfg.Scope, "scope", env.String("CART_TOKEN_SCOPE", ""),
-		"space-separated scopes, e.g. 'cart:any cart:admin'; none for an end user (env CART_TOKEN_SCOPE)")
-	fs.StringVar(&cfg.DataDir, "data-dir", env.String("CART_DATA_DIR", defaultDataDir),
-		"the local stack's data directory; the key lives in <data-dir>/auth (env CART_DATA_DIR)")
-	fs.DurationVar(&cfg.TTL, "ttl", env.Duration("CART_TOKEN_TTL", time.Hour),
-		"how long the token is valid (env CART_TOKEN_TTL)")
-	fs.BoolVar(&cfg.Quiet, "q", false, "do not report the JWKS path on stderr")
+	fs := cli.NewFlagSet("carttoken", getenv, stderr)
+	fs.StringVar(&cfg.Subject, "sub", "CART_TOKEN_SUB", "",
+		"the token's subject: the user whose cart it opens, or a service's name")
+	fs.StringVar(&cfg.Scope, "scope", "CART_TOKEN_SCOPE", "",
+		"space-separated scopes, e.g. 'cart:any cart:admin'; none for an end user")
+	fs.StringVar(&cfg.DataDir, "data-dir", "CART_DATA_DIR", defaultDataDir,
+		"the local stack's data directory; the key lives in <data-dir>/auth")
+	fs.DurationVar(&cfg.TTL, "ttl", "CART_TOKEN_TTL", time.Hour, "how long the token is valid")
+	fs.BoolVar(&cfg.Quiet, "q", "", false, "do not report the JWKS path on stderr")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
 	}
-	if fs.NArg() > 0 {
-		return config{}, fmt.Errorf("unexpected arguments: %v", fs.Args())
-	}
-	return cfg, errors.Join(env.Err(), cfg.Validate())
+	return cfg, errors.Join(fs.Err(), cfg.Validate())
 }
 
 // Validate reports every problem at once.
