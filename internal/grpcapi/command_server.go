@@ -70,9 +70,9 @@ func (s *CommandServer) handle(ctx context.Context, env command.Envelope, cmd ca
 // AddItem implements cartv1.CartCommandServiceServer.
 func (s *CommandServer) AddItem(ctx context.Context, req *cartv1.AddItemRequest) (*cartv1.AddItemResponse, error) {
 	res, err := s.handle(ctx, envelope(ctx, req, req.ExpectedVersion), cart.AddItem{
-		ProductID: req.GetProductId(),
-		Quantity:  int(req.GetQuantity()),
-		UnitPrice: moneyFromProto(req.GetUnitPrice()),
+		ProductID:  req.GetProductId(),
+		Quantity:   int(req.GetQuantity()),
+		ShownPrice: shownPriceFromProto(req.GetUnitPrice()),
 	})
 	if err != nil {
 		return nil, err
@@ -134,4 +134,14 @@ func (s *CommandServer) CheckoutCart(ctx context.Context, req *cartv1.CheckoutCa
 // the zero value, which validation reports as a missing currency.
 func moneyFromProto(m *cartv1.Money) cart.Money {
 	return cart.Money{CurrencyCode: m.GetCurrencyCode(), Units: m.GetUnits(), Nanos: m.GetNanos()}
+}
+
+// shownPriceFromProto maps the price the app showed, which is optional: the
+// line gets the catalog's price, and a shown price only has to match it.
+func shownPriceFromProto(m *cartv1.Money) *cart.Money {
+	if m == nil {
+		return nil
+	}
+	p := moneyFromProto(m)
+	return &p
 }
