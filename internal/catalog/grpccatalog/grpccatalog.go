@@ -69,7 +69,7 @@ func (c *Catalog) Prices(ctx context.Context, productIDs []string) (map[string]c
 	defer cancel()
 	resp, err := c.client.GetPrices(cctx, &cartv1.GetPricesRequest{ProductIds: ids})
 	if err != nil {
-		return nil, translate(ctx, err)
+		return nil, translate(ctx, cctx, err)
 	}
 	for _, p := range resp.GetPrices() {
 		id := p.GetProductId()
@@ -93,10 +93,20 @@ func (c *Catalog) Prices(ctx context.Context, productIDs []string) (map[string]c
 
 // translate maps a failed call: the caller's own cancellation or deadline
 // as itself, an outage or our own timeout as cart.ErrUnavailable, anything
-// else (a bug on either side) as it is.
-func translate(ctx context.Context, err error) error {
+// else (a bug on either side) as it is. ctx is the caller's, cctx the call's.
+func translate(ctx, cctx context.Context, err error) error {
 	if ctxErr := ctx.Err(); ctxErr != nil {
 		return fmt.Errorf("price service: %w", ctxErr)
+	}
+	// The server enforces the deadline too and may answer DEADLINE_EXCEEDED
+	// a moment before the caller's context expires here: when the caller's
+	// deadline was the call's, it is still the caller's.
+	if status.Code(err) == codes.DeadlineExceeded {
+		if d, ok := ctx.Deadline(); ok {
+			if cd, _ := cctx.Deadline(); !cd.Before(d) {
+				return fmt.Errorf("price service: %v: %w", err, context.DeadlineExceeded)
+			}
+		}
 	}
 	switch status.Code(err) {
 	case codes.Unavailable, codes.DeadlineExceeded:
