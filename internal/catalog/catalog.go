@@ -4,7 +4,8 @@
 //
 //   - Static (here): an in-memory price list, for tests and fixed setups.
 //   - filecatalog: a JSON file, reloaded when it changes (--catalog FILE).
-//   - grpccatalog: a client of cart.v1.PriceService (--price-service ADDR).
+//   - grpccatalog: a client of cart.v1.PriceService (--price-service ADDR),
+//     and a server of it over any catalog.
 //   - catalogtest: the contract every implementation passes.
 //
 // Every adapter validates its prices with the domain's rules (cart.ValidateMoney)

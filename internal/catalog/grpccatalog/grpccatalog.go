@@ -8,6 +8,9 @@
 // and DEADLINE_EXCEEDED become cart.ErrUnavailable (the API answers
 // UNAVAILABLE, retry later). The answers are checked like a catalog file:
 // a price that breaks the domain's rules is an error, never handed on.
+//
+// Server is the other side: a PriceService over any command.Catalog, for
+// the local stack and for testing the client on the real protocol.
 package grpccatalog
 
 import (
