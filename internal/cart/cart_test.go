@@ -23,6 +23,9 @@ func TestApply(t *testing.T) {
 		{name: "events for missing lines change nothing", given: []Event{ItemRemoved{"x"}, ItemQuantityChanged{"y", 3}}, wantTotal: Money{}},
 		{name: "cleared", given: []Event{ItemAdded{"a", 1, eur(2, 0)}, CartCleared{}}, wantTotal: Money{}},
 		{name: "checked out", given: []Event{ItemAdded{"a", 1, eur(2, 0)}, CartCheckedOut{"c", nil, eur(2, 0)}}, wantTotal: Money{}},
+		{name: "repriced line keeps its quantity and place", given: []Event{ItemAdded{"a", 2, eur(2, 0)}, ItemAdded{"b", 1, eur(1, 0)}, ItemRepriced{"a", eur(2, 0), eur(3, 0)}},
+			wantItems: []Item{{"a", 2, eur(3, 0)}, {"b", 1, eur(1, 0)}}, wantTotal: eur(7, 0), wantCount: 3},
+		{name: "repricing a missing line changes nothing", given: []Event{ItemRepriced{"x", eur(2, 0), eur(3, 0)}}, wantTotal: Money{}},
 		{name: "nanos carry into units", given: []Event{ItemAdded{"a", 3, eur(0, 400_000_000)}},
 			wantItems: []Item{{"a", 3, eur(0, 400_000_000)}}, wantTotal: eur(1, 200_000_000), wantCount: 3},
 	}
@@ -47,7 +50,7 @@ func TestApplyDoesNotMutateSharedState(t *testing.T) {
 	t.Parallel()
 	base := Fold(Cart{}, ItemAdded{"a", 1, eur(1, 0)}, ItemAdded{"b", 1, eur(1, 0)})
 	snapshot := base.Clone()
-	for _, e := range []Event{ItemAdded{"a", 5, eur(9, 0)}, ItemRemoved{"a"}, ItemQuantityChanged{"b", 9}, CartCleared{}} {
+	for _, e := range []Event{ItemAdded{"a", 5, eur(9, 0)}, ItemRemoved{"a"}, ItemQuantityChanged{"b", 9}, ItemRepriced{"b", eur(1, 0), eur(2, 0)}, CartCleared{}} {
 		_ = base.Apply(e)
 		if !reflect.DeepEqual(base, snapshot) {
 			t.Fatalf("Apply(%T) mutated the cart it was called on", e)

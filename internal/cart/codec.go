@@ -71,6 +71,8 @@ func Unmarshal(eventType string, data []byte) (Event, error) {
 		e, err = decode[CartCleared](data)
 	case TypeCartCheckedOut:
 		e, err = decode[CartCheckedOut](data)
+	case TypeItemRepriced:
+		e, err = decode[ItemRepriced](data)
 	default:
 		return nil, &DecodeError{Type: eventType, Err: ErrUnknownEventType}
 	}
@@ -108,6 +110,10 @@ func checkStored(e Event) error {
 	case ItemQuantityChanged:
 		if e.ProductID == "" || e.Quantity < 1 {
 			return errors.New("product_id and a positive quantity are required")
+		}
+	case ItemRepriced:
+		if e.ProductID == "" || e.NewUnitPrice.CurrencyCode == "" {
+			return errors.New("product_id and new_unit_price are required")
 		}
 	}
 	return nil

@@ -15,6 +15,7 @@ func TestCodecRoundTrip(t *testing.T) {
 		ItemQuantityChanged{"sku-1", 4},
 		CartCleared{},
 		CartCheckedOut{"co", []Item{{"sku-1", 2, eur(3, 5)}}, eur(6, 10)},
+		ItemRepriced{"sku-1", eur(3, 5), eur(4, 0)},
 	} {
 		b, err := Marshal(e)
 		if err != nil {
@@ -44,6 +45,22 @@ func TestStoredShape(t *testing.T) {
 	}
 }
 
+// TestStoredShapeItemRepriced pins ItemRepriced's JSON (docs/events.md).
+func TestStoredShapeItemRepriced(t *testing.T) {
+	t.Parallel()
+	b, err := Marshal(ItemRepriced{"sku-1", eur(9, 990_000_000), eur(10, 490_000_000)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := `{"product_id":"sku-1","old_unit_price":{"currency_code":"EUR","units":9,"nanos":990000000},"new_unit_price":{"currency_code":"EUR","units":10,"nanos":490000000}}`
+	if string(b) != want {
+		t.Fatalf("stored = %s, want %s", b, want)
+	}
+	if TypeItemRepriced != "ItemRepriced" {
+		t.Fatalf("type name = %q", TypeItemRepriced)
+	}
+}
+
 func TestUnmarshalRejects(t *testing.T) {
 	t.Parallel()
 	for _, tt := range []struct {
@@ -56,6 +73,8 @@ func TestUnmarshalRejects(t *testing.T) {
 		{"missing product", TypeItemAdded, `{"quantity":1}`, false},
 		{"zero quantity", TypeItemQuantityChanged, `{"product_id":"a","quantity":0}`, false},
 		{"removed without product", TypeItemRemoved, `{}`, false},
+		{"repriced without product", TypeItemRepriced, `{"new_unit_price":{"currency_code":"EUR","units":1}}`, false},
+		{"repriced without new price", TypeItemRepriced, `{"product_id":"a"}`, false},
 	} {
 		_, err := Unmarshal(tt.typ, []byte(tt.data))
 		var de *DecodeError

@@ -12,11 +12,26 @@ type Command interface {
 	Validate() error
 }
 
-// AddItem asks to put Quantity more of a product into the cart.
+// AddItem asks to put Quantity more of a product into the cart, at the
+// catalog's price: apps are not trusted with prices.
+//
+// The JSON form of a command is the payload of its idempotency fingerprint
+// (package command), so only what the caller asked for is in it, under the
+// names it had before prices came from the catalog; this keeps the
+// fingerprints of commands recorded earlier the same.
 type AddItem struct {
 	ProductID string
 	Quantity  int
-	UnitPrice Money
+	// ShownPrice is the unit price the app showed the user, when it sent
+	// one (the API's unit_price): if it is not the catalog's price the
+	// command fails with PRICE_CHANGED, so that nobody buys at a price they
+	// were not shown. Nil means the catalog's price is taken as is.
+	ShownPrice *Money `json:"UnitPrice,omitempty"`
+	// CatalogPrice is the product's current price, which the line gets. The
+	// command handler sets it from the catalog before deciding, replacing
+	// whatever the caller put there; nil means the catalog does not know the
+	// product (PRODUCT_NOT_FOUND).
+	CatalogPrice *Money `json:"-"`
 }
 
 // RemoveItem asks to remove a product's line.
@@ -33,11 +48,20 @@ type ChangeItemQuantity struct {
 // ClearCart asks to remove every line.
 type ClearCart struct{}
 
-// CheckoutCart asks to buy what is in the cart. CheckoutID is chosen by the
-// caller of Decide (derived from the command ID) so that a retried checkout
-// records the same ID.
+// CheckoutCart asks to buy what is in the cart at the catalog's current
+// prices. CheckoutID is chosen by the caller of Decide (derived from the
+// command ID) so that a retried checkout records the same ID. See AddItem
+// for what its JSON form is for.
 type CheckoutCart struct {
 	CheckoutID string
+	// AcceptPriceChanges says the user agreed to pay the current prices of
+	// lines whose price changed since they were added; without it such a
+	// checkout fails with PRICE_CHANGED, listing the changes to show.
+	AcceptPriceChanges bool `json:",omitempty"`
+	// Prices are the catalog's current prices of the cart's products, set
+	// by the command handler before deciding (never by the caller). A line
+	// whose product is missing fails the checkout with PRODUCT_NOT_FOUND.
+	Prices map[string]Money `json:"-"`
 }
 
 // Name implements Command.
@@ -55,11 +79,14 @@ func (ClearCart) Name() string { return "ClearCart" }
 // Name implements Command.
 func (CheckoutCart) Name() string { return "CheckoutCart" }
 
-// Validate implements Command.
+// Validate implements Command. It checks what the caller gave, not the
+// catalog's price: the API validates before the catalog is asked.
 func (c AddItem) Validate() error {
 	v := validateID("product_id", c.ProductID)
 	v = append(v, validateQuantity(c.Quantity)...)
-	v = append(v, validateMoney("unit_price", c.UnitPrice)...)
+	if c.ShownPrice != nil {
+		v = append(v, validateMoney("unit_price", *c.ShownPrice)...)
+	}
 	return asValidationError(v)
 }
 

@@ -15,6 +15,7 @@ const (
 	TypeItemQuantityChanged = "ItemQuantityChanged"
 	TypeCartCleared         = "CartCleared"
 	TypeCartCheckedOut      = "CartCheckedOut"
+	TypeItemRepriced        = "ItemRepriced"
 )
 
 // ItemAdded records that quantity more of a product went into the cart at
@@ -46,6 +47,16 @@ type CartCheckedOut struct {
 	Total      Money  `json:"total"`
 }
 
+// ItemRepriced records that a line's unit price became the catalog's
+// current price, which the user accepted at checkout; the CartCheckedOut
+// that follows charges the new price. It keeps the repricing visible in the
+// cart's history instead of hiding it in the checkout's totals.
+type ItemRepriced struct {
+	ProductID    string `json:"product_id"`
+	OldUnitPrice Money  `json:"old_unit_price"`
+	NewUnitPrice Money  `json:"new_unit_price"`
+}
+
 // Type implements Event.
 func (ItemAdded) Type() string { return TypeItemAdded }
 
@@ -60,6 +71,9 @@ func (CartCleared) Type() string { return TypeCartCleared }
 
 // Type implements Event.
 func (CartCheckedOut) Type() string { return TypeCartCheckedOut }
+
+// Type implements Event.
+func (ItemRepriced) Type() string { return TypeItemRepriced }
 
 // Apply evolves the cart by one event. It never fails: events are facts, so
 // it applies them as recorded even where today's rules would not allow them
@@ -95,6 +109,14 @@ func (c Cart) Apply(e Event) Cart {
 		}
 		items := append([]Item(nil), c.Items...)
 		items[i].Quantity = e.Quantity
+		return Cart{Items: items}
+	case ItemRepriced:
+		i := c.find(e.ProductID)
+		if i < 0 {
+			return c
+		}
+		items := append([]Item(nil), c.Items...)
+		items[i].UnitPrice = e.NewUnitPrice
 		return Cart{Items: items}
 	case CartCleared, CartCheckedOut:
 		return Cart{}

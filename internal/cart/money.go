@@ -31,12 +31,17 @@ func (m Money) String() string {
 	return fmt.Sprintf("%d.%09d %s", m.Units, m.Nanos, m.CurrencyCode)
 }
 
+// ValidateMoney reports the problems of a price, naming fields as the API
+// does (field is the price's own field name). It is exported so that the
+// catalog adapters hold their prices to the same rules as the commands.
+func ValidateMoney(field string, m Money) []FieldViolation { return validateMoney(field, m) }
+
 // validateMoney reports the problems of a price given in a command, naming
 // fields as the API does (field is the price's own field name).
 func validateMoney(field string, m Money) []FieldViolation {
 	var v []FieldViolation
-	if !isCurrencyCode(m.CurrencyCode) {
-		v = append(v, FieldViolation{field + ".currency_code", "must be a three-letter ISO 4217 code in upper case"})
+	if !IsCurrencyCode(m.CurrencyCode) {
+		v = append(v, FieldViolation{field + ".currency_code", "must be an active ISO 4217 currency code in upper case, e.g. EUR"})
 	}
 	if m.Units < 0 || m.Nanos < 0 {
 		v = append(v, FieldViolation{field, "must not be negative"})
@@ -48,16 +53,4 @@ func validateMoney(field string, m Money) []FieldViolation {
 		v = append(v, FieldViolation{field + ".units", fmt.Sprintf("must be at most %d", MaxUnitPriceUnits)})
 	}
 	return v
-}
-
-func isCurrencyCode(s string) bool {
-	if len(s) != 3 {
-		return false
-	}
-	for i := 0; i < 3; i++ {
-		if s[i] < 'A' || s[i] > 'Z' {
-			return false
-		}
-	}
-	return true
 }

@@ -23,7 +23,7 @@ func BenchmarkCommandOnLongHistory(b *testing.B) {
 				store, _ := realStore(b)
 				ctx := context.Background()
 				user := "bench"
-				h := command.NewHandler(store, command.Options{WindowSize: window})
+				h := command.NewHandler(store, priced(command.Options{WindowSize: window}))
 				// Seed through the handler so that snapshots and the window
 				// are what production would have.
 				for i := 0; i < history; i++ {

@@ -54,6 +54,9 @@ type Options struct {
 	Log *slog.Logger
 	// Now is the clock of the metadata's time; nil means time.Now.
 	Now func() time.Time
+	// Catalog prices AddItem and CheckoutCart (see pricing.go); without
+	// one those commands fail with ErrNoCatalog.
+	Catalog Catalog
 }
 
 // Handler executes commands against carts. It holds no cart state between
@@ -162,7 +165,11 @@ func (h *Handler) Handle(ctx context.Context, env Envelope, cmd cart.Command) (R
 		if env.ExpectedVersion != nil && *env.ExpectedVersion != st.version {
 			return Result{}, fmt.Errorf("%s: expected version %d, cart is at %d: %w", cmd.Name(), *env.ExpectedVersion, st.version, ErrVersionMismatch)
 		}
-		events, err := cart.Decide(st.cart, cmd)
+		priced, err := h.priced(ctx, st.cart, cmd)
+		if err != nil {
+			return Result{}, fmt.Errorf("%s: %w", cmd.Name(), err)
+		}
+		events, err := cart.Decide(st.cart, priced)
 		if err != nil {
 			return Result{}, fmt.Errorf("%s: %w", cmd.Name(), err)
 		}

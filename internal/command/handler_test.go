@@ -25,8 +25,10 @@ func testCtx(tb testing.TB) context.Context {
 
 func eur(units int64) cart.Money { return cart.Money{CurrencyCode: "EUR", Units: units} }
 
+// addItem adds at the price the app shows and testCatalog charges: EUR 3.
 func addItem(p string, q int) cart.AddItem {
-	return cart.AddItem{ProductID: p, Quantity: q, UnitPrice: eur(3)}
+	shown := eur(3)
+	return cart.AddItem{ProductID: p, Quantity: q, ShownPrice: &shown}
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -41,7 +43,7 @@ type fixture struct {
 func newFixture(opts command.Options) fixture {
 	mem := commandtest.NewMemoryStore()
 	spy := &commandtest.Spy{Store: mem}
-	return fixture{mem: mem, spy: spy, h: command.NewHandler(spy, opts)}
+	return fixture{mem: mem, spy: spy, h: command.NewHandler(spy, priced(opts))}
 }
 
 func (f fixture) do(tb testing.TB, env command.Envelope, cmd cart.Command) command.Result {
@@ -98,8 +100,8 @@ func TestHandleVersionsAndEvents(t *testing.T) {
 
 func TestHandleCheckout(t *testing.T) {
 	t.Parallel()
-	f := newFixture(command.Options{})
-	f.do(t, command.Envelope{UserID: "u"}, cart.AddItem{ProductID: "a", Quantity: 2, UnitPrice: cart.Money{CurrencyCode: "EUR", Units: 1, Nanos: 250_000_000}})
+	f := newFixture(command.Options{Catalog: testCatalog{"a": {CurrencyCode: "EUR", Units: 1, Nanos: 250_000_000}}})
+	f.do(t, command.Envelope{UserID: "u"}, cart.AddItem{ProductID: "a", Quantity: 2})
 	f.do(t, command.Envelope{UserID: "u"}, addItem("b", 1))
 	id := uuid.NewString()
 	res := f.do(t, command.Envelope{UserID: "u", CommandID: id}, cart.CheckoutCart{CheckoutID: "ignored"})
@@ -148,7 +150,7 @@ func TestHandleRejectsInvalidRequests(t *testing.T) {
 		cmd        cart.Command
 		wantFields []string
 	}{
-		{"everything wrong at once", command.Envelope{UserID: "", CommandID: "not-a-uuid"}, cart.AddItem{ProductID: "p 1", Quantity: 0, UnitPrice: cart.Money{CurrencyCode: "eur"}},
+		{"everything wrong at once", command.Envelope{UserID: "", CommandID: "not-a-uuid"}, cart.AddItem{ProductID: "p 1", Quantity: 0, ShownPrice: &cart.Money{CurrencyCode: "eur"}},
 			[]string{"user_id", "command_id", "product_id", "quantity", "unit_price.currency_code"}},
 		{"bad user", command.Envelope{UserID: "a/b"}, cart.ClearCart{}, []string{"user_id"}},
 		{"expected version below -1", command.Envelope{UserID: "u", ExpectedVersion: ptr(int64(-2))}, cart.ClearCart{}, []string{"expected_version"}},
@@ -181,7 +183,7 @@ func TestHandleRejectsInvalidRequests(t *testing.T) {
 
 func TestHandlePassesRuleErrors(t *testing.T) {
 	t.Parallel()
-	f := newFixture(command.Options{})
+	f := newFixture(command.Options{Catalog: testCatalog{"b": {CurrencyCode: "USD", Units: 1}}})
 	f.do(t, command.Envelope{UserID: "u"}, addItem("a", 98))
 	tests := []struct {
 		name string
@@ -191,7 +193,7 @@ func TestHandlePassesRuleErrors(t *testing.T) {
 		{"remove missing", cart.RemoveItem{ProductID: "zz"}, cart.ErrItemNotFound},
 		{"change missing", cart.ChangeItemQuantity{ProductID: "zz", Quantity: 1}, cart.ErrItemNotFound},
 		{"over the quantity limit", addItem("a", 2), cart.ErrQuantityLimit},
-		{"other currency", cart.AddItem{ProductID: "b", Quantity: 1, UnitPrice: cart.Money{CurrencyCode: "USD", Units: 1}}, cart.ErrCurrencyMismatch},
+		{"other currency", cart.AddItem{ProductID: "b", Quantity: 1}, cart.ErrCurrencyMismatch},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -261,7 +263,7 @@ func TestHandleConcurrencyConflict(t *testing.T) {
 	t.Run("bounded attempts", func(t *testing.T) {
 		t.Parallel()
 		store := &alwaysConflicting{MemoryStore: commandtest.NewMemoryStore()}
-		h := command.NewHandler(store, command.Options{MaxAttempts: 3, Backoff: time.Microsecond})
+		h := command.NewHandler(store, priced(command.Options{MaxAttempts: 3, Backoff: time.Microsecond}))
 		_, err := h.Handle(testCtx(t), command.Envelope{UserID: "u"}, addItem("a", 1))
 		if !errors.Is(err, cart.ErrConcurrencyConflict) || store.appends != 3 {
 			t.Fatalf("Handle = %v after %d appends; want ErrConcurrencyConflict after 3", err, store.appends)
@@ -305,7 +307,7 @@ func TestHandleConcurrentWriters(t *testing.T) {
 
 func TestHandleWithoutStoreIsUnavailable(t *testing.T) {
 	t.Parallel()
-	h := command.NewHandler(downStore{}, command.Options{})
+	h := command.NewHandler(downStore{}, priced(command.Options{}))
 	_, err := h.Handle(testCtx(t), command.Envelope{UserID: "u"}, addItem("a", 1))
 	if !errors.Is(err, cart.ErrUnavailable) {
 		t.Fatalf("Handle = %v, want ErrUnavailable", err)

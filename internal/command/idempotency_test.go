@@ -45,7 +45,7 @@ func TestReusedCommandIDForAnotherCommand(t *testing.T) {
 		cmd  cart.Command
 	}{
 		{"other quantity", addItem("a", 2)},
-		{"other price", cart.AddItem{ProductID: "a", Quantity: 1, UnitPrice: eur(4)}},
+		{"other price", cart.AddItem{ProductID: "a", Quantity: 1, ShownPrice: ptr(eur(4))}},
 		{"other command", cart.RemoveItem{ProductID: "a"}},
 	}
 	for _, tt := range tests {
@@ -118,7 +118,7 @@ func TestResendIsRecognisedAfterRestart(t *testing.T) {
 	f := newFixture(command.Options{})
 	id := uuid.NewString()
 	first := f.do(t, command.Envelope{UserID: "u", CommandID: id}, addItem("a", 1))
-	restarted := command.NewHandler(f.mem, command.Options{})
+	restarted := command.NewHandler(f.mem, priced(command.Options{}))
 	res, err := restarted.Handle(testCtx(t), command.Envelope{UserID: "u", CommandID: id}, addItem("a", 1))
 	if err != nil || !res.Duplicate || res.Version != first.Version {
 		t.Fatalf("after restart: %+v, %v; want the first response", res, err)

@@ -45,7 +45,7 @@ func TestStandinConcurrentWritersOnOneCart(t *testing.T) {
 	t.Parallel()
 	const writers = 20
 	s, spy := realStore(t)
-	h := command.NewHandler(spy, command.Options{MaxAttempts: 200, SnapshotEvery: 10})
+	h := command.NewHandler(spy, priced(command.Options{MaxAttempts: 200, SnapshotEvery: 10}))
 	var wg sync.WaitGroup
 	errs := make(chan error, writers)
 	for range writers {
@@ -91,7 +91,7 @@ func TestStandinLongHistoryLoadIsBounded(t *testing.T) {
 		}
 	}
 	const every = 25
-	h := command.NewHandler(spy, command.Options{SnapshotEvery: every})
+	h := command.NewHandler(spy, priced(command.Options{SnapshotEvery: every}))
 
 	// Without a snapshot the first command replays everything, and leaves one.
 	f := fixture{spy: spy, h: h}
@@ -121,7 +121,7 @@ func TestStandinLongHistoryLoadIsBounded(t *testing.T) {
 func TestStandinResendAfterLostAppendResponse(t *testing.T) {
 	t.Parallel()
 	s, spy := realStore(t)
-	h := command.NewHandler(spy, command.Options{})
+	h := command.NewHandler(spy, priced(command.Options{}))
 	env := command.Envelope{UserID: "u", CommandID: uuid.NewString()}
 	spy.LoseAppendResponses(1)
 	if _, err := h.Handle(testCtx(t), env, addItem("a", 1)); !errors.Is(err, cart.ErrUnavailable) {
@@ -139,7 +139,7 @@ func TestStandinResendAfterLostAppendResponse(t *testing.T) {
 func TestStandinIdenticalCommandsRacing(t *testing.T) {
 	t.Parallel()
 	s, spy := realStore(t)
-	h := command.NewHandler(spy, command.Options{MaxAttempts: 50})
+	h := command.NewHandler(spy, priced(command.Options{MaxAttempts: 50}))
 	env := command.Envelope{UserID: "u", CommandID: uuid.NewString()}
 	const racers = 8
 	versions := make([]int64, racers)

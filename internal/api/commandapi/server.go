@@ -71,9 +71,9 @@ func (s *Server) handle(ctx context.Context, env command.Envelope, cmd cart.Comm
 // AddItem implements cartv1.CartCommandServiceServer.
 func (s *Server) AddItem(ctx context.Context, req *cartv1.AddItemRequest) (*cartv1.AddItemResponse, error) {
 	res, err := s.handle(ctx, envelope(ctx, req, req.ExpectedVersion), cart.AddItem{
-		ProductID: req.GetProductId(),
-		Quantity:  int(req.GetQuantity()),
-		UnitPrice: moneyFromProto(req.GetUnitPrice()),
+		ProductID:  req.GetProductId(),
+		Quantity:   int(req.GetQuantity()),
+		ShownPrice: shownPriceFromProto(req.GetUnitPrice()),
 	})
 	if err != nil {
 		return nil, err
@@ -135,4 +135,14 @@ func (s *Server) CheckoutCart(ctx context.Context, req *cartv1.CheckoutCartReque
 // the zero value, which validation reports as a missing currency.
 func moneyFromProto(m *cartv1.Money) cart.Money {
 	return cart.Money{CurrencyCode: m.GetCurrencyCode(), Units: m.GetUnits(), Nanos: m.GetNanos()}
+}
+
+// shownPriceFromProto maps the price the app showed, which is optional: the
+// line gets the catalog's price, and a shown price only has to match it.
+func shownPriceFromProto(m *cartv1.Money) *cart.Money {
+	if m == nil {
+		return nil
+	}
+	p := moneyFromProto(m)
+	return &p
 }

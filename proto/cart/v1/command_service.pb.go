@@ -30,7 +30,9 @@ type AddItemRequest struct {
 	ProductId string `protobuf:"bytes,2,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
 	// How many to add, 1-99; the line's total quantity must stay within 1-99.
 	Quantity int32 `protobuf:"varint,3,opt,name=quantity,proto3" json:"quantity,omitempty"`
-	// The price of one unit; it replaces the price of an existing line.
+	// Optional: the price of one unit that the app showed the user. The line
+	// gets the catalog's price (which replaces the price of an existing line);
+	// when this is set and differs from it, the call fails with PRICE_CHANGED.
 	UnitPrice *Money `protobuf:"bytes,4,opt,name=unit_price,json=unitPrice,proto3" json:"unit_price,omitempty"`
 	// See the service comment.
 	ExpectedVersion *int64 `protobuf:"varint,5,opt,name=expected_version,json=expectedVersion,proto3,oneof" json:"expected_version,omitempty"`
@@ -562,9 +564,13 @@ type CheckoutCartRequest struct {
 	// See the service comment.
 	CommandId string `protobuf:"bytes,3,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
 	// See the service comment.
-	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Reason string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// The user agreed to pay the current prices of lines whose price changed
+	// (typically after a PRICE_CHANGED answer). It is part of what the command
+	// asks: resending a command_id with another value is ALREADY_EXISTS.
+	AcceptPriceChanges bool `protobuf:"varint,5,opt,name=accept_price_changes,json=acceptPriceChanges,proto3" json:"accept_price_changes,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
 }
 
 func (x *CheckoutCartRequest) Reset() {
@@ -623,6 +629,13 @@ func (x *CheckoutCartRequest) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *CheckoutCartRequest) GetAcceptPriceChanges() bool {
+	if x != nil {
+		return x.AcceptPriceChanges
+	}
+	return false
 }
 
 // CheckoutCartResponse tells what was bought.
@@ -698,6 +711,119 @@ func (x *CheckoutCartResponse) GetTotal() *Money {
 	return nil
 }
 
+// PriceChanges is an error detail of FAILED_PRECONDITION with reason
+// PRICE_CHANGED (next to the ErrorInfo): the prices that changed, so that the
+// app can show them and ask the user again.
+type PriceChanges struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// One entry per product whose price changed.
+	Changes       []*PriceChange `protobuf:"bytes,1,rep,name=changes,proto3" json:"changes,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PriceChanges) Reset() {
+	*x = PriceChanges{}
+	mi := &file_cart_v1_command_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PriceChanges) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PriceChanges) ProtoMessage() {}
+
+func (x *PriceChanges) ProtoReflect() protoreflect.Message {
+	mi := &file_cart_v1_command_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PriceChanges.ProtoReflect.Descriptor instead.
+func (*PriceChanges) Descriptor() ([]byte, []int) {
+	return file_cart_v1_command_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PriceChanges) GetChanges() []*PriceChange {
+	if x != nil {
+		return x.Changes
+	}
+	return nil
+}
+
+// PriceChange is one price that is no longer what the user saw.
+type PriceChange struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The product.
+	ProductId string `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	// For AddItem the price the app showed; for CheckoutCart the line's price
+	// when it was added.
+	OldUnitPrice *Money `protobuf:"bytes,2,opt,name=old_unit_price,json=oldUnitPrice,proto3" json:"old_unit_price,omitempty"`
+	// The catalog's current price.
+	NewUnitPrice  *Money `protobuf:"bytes,3,opt,name=new_unit_price,json=newUnitPrice,proto3" json:"new_unit_price,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PriceChange) Reset() {
+	*x = PriceChange{}
+	mi := &file_cart_v1_command_service_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PriceChange) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PriceChange) ProtoMessage() {}
+
+func (x *PriceChange) ProtoReflect() protoreflect.Message {
+	mi := &file_cart_v1_command_service_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PriceChange.ProtoReflect.Descriptor instead.
+func (*PriceChange) Descriptor() ([]byte, []int) {
+	return file_cart_v1_command_service_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *PriceChange) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+func (x *PriceChange) GetOldUnitPrice() *Money {
+	if x != nil {
+		return x.OldUnitPrice
+	}
+	return nil
+}
+
+func (x *PriceChange) GetNewUnitPrice() *Money {
+	if x != nil {
+		return x.NewUnitPrice
+	}
+	return nil
+}
+
 var File_cart_v1_command_service_proto protoreflect.FileDescriptor
 
 const file_cart_v1_command_service_proto_rawDesc = "" +
@@ -748,20 +874,28 @@ const file_cart_v1_command_service_proto_rawDesc = "" +
 	"\x06reason\x18\x04 \x01(\tR\x06reasonB\x13\n" +
 	"\x11_expected_version\"-\n" +
 	"\x11ClearCartResponse\x12\x18\n" +
-	"\aversion\x18\x01 \x01(\x03R\aversion\"\xaa\x01\n" +
+	"\aversion\x18\x01 \x01(\x03R\aversion\"\xdc\x01\n" +
 	"\x13CheckoutCartRequest\x12\x17\n" +
 	"\auser_id\x18\x01 \x01(\tR\x06userId\x12.\n" +
 	"\x10expected_version\x18\x02 \x01(\x03H\x00R\x0fexpectedVersion\x88\x01\x01\x12\x1d\n" +
 	"\n" +
 	"command_id\x18\x03 \x01(\tR\tcommandId\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reasonB\x13\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x120\n" +
+	"\x14accept_price_changes\x18\x05 \x01(\bR\x12acceptPriceChangesB\x13\n" +
 	"\x11_expected_version\"\xa0\x01\n" +
 	"\x14CheckoutCartResponse\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\x12\x1f\n" +
 	"\vcheckout_id\x18\x02 \x01(\tR\n" +
 	"checkoutId\x12'\n" +
 	"\x05items\x18\x03 \x03(\v2\x11.cart.v1.CartItemR\x05items\x12$\n" +
-	"\x05total\x18\x04 \x01(\v2\x0e.cart.v1.MoneyR\x05total2\x89\x03\n" +
+	"\x05total\x18\x04 \x01(\v2\x0e.cart.v1.MoneyR\x05total\">\n" +
+	"\fPriceChanges\x12.\n" +
+	"\achanges\x18\x01 \x03(\v2\x14.cart.v1.PriceChangeR\achanges\"\x98\x01\n" +
+	"\vPriceChange\x12\x1d\n" +
+	"\n" +
+	"product_id\x18\x01 \x01(\tR\tproductId\x124\n" +
+	"\x0eold_unit_price\x18\x02 \x01(\v2\x0e.cart.v1.MoneyR\foldUnitPrice\x124\n" +
+	"\x0enew_unit_price\x18\x03 \x01(\v2\x0e.cart.v1.MoneyR\fnewUnitPrice2\x89\x03\n" +
 	"\x12CartCommandService\x12<\n" +
 	"\aAddItem\x12\x17.cart.v1.AddItemRequest\x1a\x18.cart.v1.AddItemResponse\x12E\n" +
 	"\n" +
@@ -783,7 +917,7 @@ func file_cart_v1_command_service_proto_rawDescGZIP() []byte {
 	return file_cart_v1_command_service_proto_rawDescData
 }
 
-var file_cart_v1_command_service_proto_msgTypes = make([]protoimpl.MessageInfo, 10)
+var file_cart_v1_command_service_proto_msgTypes = make([]protoimpl.MessageInfo, 12)
 var file_cart_v1_command_service_proto_goTypes = []any{
 	(*AddItemRequest)(nil),             // 0: cart.v1.AddItemRequest
 	(*AddItemResponse)(nil),            // 1: cart.v1.AddItemResponse
@@ -795,28 +929,33 @@ var file_cart_v1_command_service_proto_goTypes = []any{
 	(*ClearCartResponse)(nil),          // 7: cart.v1.ClearCartResponse
 	(*CheckoutCartRequest)(nil),        // 8: cart.v1.CheckoutCartRequest
 	(*CheckoutCartResponse)(nil),       // 9: cart.v1.CheckoutCartResponse
-	(*Money)(nil),                      // 10: cart.v1.Money
-	(*CartItem)(nil),                   // 11: cart.v1.CartItem
+	(*PriceChanges)(nil),               // 10: cart.v1.PriceChanges
+	(*PriceChange)(nil),                // 11: cart.v1.PriceChange
+	(*Money)(nil),                      // 12: cart.v1.Money
+	(*CartItem)(nil),                   // 13: cart.v1.CartItem
 }
 var file_cart_v1_command_service_proto_depIdxs = []int32{
-	10, // 0: cart.v1.AddItemRequest.unit_price:type_name -> cart.v1.Money
-	11, // 1: cart.v1.CheckoutCartResponse.items:type_name -> cart.v1.CartItem
-	10, // 2: cart.v1.CheckoutCartResponse.total:type_name -> cart.v1.Money
-	0,  // 3: cart.v1.CartCommandService.AddItem:input_type -> cart.v1.AddItemRequest
-	2,  // 4: cart.v1.CartCommandService.RemoveItem:input_type -> cart.v1.RemoveItemRequest
-	4,  // 5: cart.v1.CartCommandService.ChangeItemQuantity:input_type -> cart.v1.ChangeItemQuantityRequest
-	6,  // 6: cart.v1.CartCommandService.ClearCart:input_type -> cart.v1.ClearCartRequest
-	8,  // 7: cart.v1.CartCommandService.CheckoutCart:input_type -> cart.v1.CheckoutCartRequest
-	1,  // 8: cart.v1.CartCommandService.AddItem:output_type -> cart.v1.AddItemResponse
-	3,  // 9: cart.v1.CartCommandService.RemoveItem:output_type -> cart.v1.RemoveItemResponse
-	5,  // 10: cart.v1.CartCommandService.ChangeItemQuantity:output_type -> cart.v1.ChangeItemQuantityResponse
-	7,  // 11: cart.v1.CartCommandService.ClearCart:output_type -> cart.v1.ClearCartResponse
-	9,  // 12: cart.v1.CartCommandService.CheckoutCart:output_type -> cart.v1.CheckoutCartResponse
-	8,  // [8:13] is the sub-list for method output_type
-	3,  // [3:8] is the sub-list for method input_type
-	3,  // [3:3] is the sub-list for extension type_name
-	3,  // [3:3] is the sub-list for extension extendee
-	0,  // [0:3] is the sub-list for field type_name
+	12, // 0: cart.v1.AddItemRequest.unit_price:type_name -> cart.v1.Money
+	13, // 1: cart.v1.CheckoutCartResponse.items:type_name -> cart.v1.CartItem
+	12, // 2: cart.v1.CheckoutCartResponse.total:type_name -> cart.v1.Money
+	11, // 3: cart.v1.PriceChanges.changes:type_name -> cart.v1.PriceChange
+	12, // 4: cart.v1.PriceChange.old_unit_price:type_name -> cart.v1.Money
+	12, // 5: cart.v1.PriceChange.new_unit_price:type_name -> cart.v1.Money
+	0,  // 6: cart.v1.CartCommandService.AddItem:input_type -> cart.v1.AddItemRequest
+	2,  // 7: cart.v1.CartCommandService.RemoveItem:input_type -> cart.v1.RemoveItemRequest
+	4,  // 8: cart.v1.CartCommandService.ChangeItemQuantity:input_type -> cart.v1.ChangeItemQuantityRequest
+	6,  // 9: cart.v1.CartCommandService.ClearCart:input_type -> cart.v1.ClearCartRequest
+	8,  // 10: cart.v1.CartCommandService.CheckoutCart:input_type -> cart.v1.CheckoutCartRequest
+	1,  // 11: cart.v1.CartCommandService.AddItem:output_type -> cart.v1.AddItemResponse
+	3,  // 12: cart.v1.CartCommandService.RemoveItem:output_type -> cart.v1.RemoveItemResponse
+	5,  // 13: cart.v1.CartCommandService.ChangeItemQuantity:output_type -> cart.v1.ChangeItemQuantityResponse
+	7,  // 14: cart.v1.CartCommandService.ClearCart:output_type -> cart.v1.ClearCartResponse
+	9,  // 15: cart.v1.CartCommandService.CheckoutCart:output_type -> cart.v1.CheckoutCartResponse
+	11, // [11:16] is the sub-list for method output_type
+	6,  // [6:11] is the sub-list for method input_type
+	6,  // [6:6] is the sub-list for extension type_name
+	6,  // [6:6] is the sub-list for extension extendee
+	0,  // [0:6] is the sub-list for field type_name
 }
 
 func init() { file_cart_v1_command_service_proto_init() }
@@ -836,7 +975,7 @@ func file_cart_v1_command_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cart_v1_command_service_proto_rawDesc), len(file_cart_v1_command_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   10,
+			NumMessages:   12,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -47,7 +47,11 @@ const (
 // trusted gateway in front of the service), correlation and causation IDs from
 // the x-correlation-id and x-causation-id headers.
 type CartCommandServiceClient interface {
-	// AddItem puts quantity more of a product into the cart at the given unit price.
+	// AddItem puts quantity more of a product into the cart at the catalog's
+	// current unit price. If unit_price (the price the app showed) is set and is
+	// not the catalog's price, it fails with FAILED_PRECONDITION, reason
+	// PRICE_CHANGED (see PriceChanges), and writes nothing. A product the
+	// catalog does not sell fails with reason PRODUCT_NOT_FOUND.
 	AddItem(ctx context.Context, in *AddItemRequest, opts ...grpc.CallOption) (*AddItemResponse, error)
 	// RemoveItem removes a product's line from the cart.
 	RemoveItem(ctx context.Context, in *RemoveItemRequest, opts ...grpc.CallOption) (*RemoveItemResponse, error)
@@ -56,6 +60,12 @@ type CartCommandServiceClient interface {
 	// ClearCart removes every line. Clearing an empty cart succeeds and writes nothing.
 	ClearCart(ctx context.Context, in *ClearCartRequest, opts ...grpc.CallOption) (*ClearCartResponse, error)
 	// CheckoutCart records what was bought and leaves the user with an empty cart.
+	// Every line is priced again with the catalog. If a line's price changed
+	// since it was added, the call fails with FAILED_PRECONDITION, reason
+	// PRICE_CHANGED, listing the changes (see PriceChanges), unless
+	// accept_price_changes is set: then each change is recorded (ItemRepriced)
+	// and the cart is bought at the current prices. A line whose product the
+	// catalog no longer sells fails it with reason PRODUCT_NOT_FOUND.
 	CheckoutCart(ctx context.Context, in *CheckoutCartRequest, opts ...grpc.CallOption) (*CheckoutCartResponse, error)
 }
 
@@ -138,7 +148,11 @@ func (c *cartCommandServiceClient) CheckoutCart(ctx context.Context, in *Checkou
 // trusted gateway in front of the service), correlation and causation IDs from
 // the x-correlation-id and x-causation-id headers.
 type CartCommandServiceServer interface {
-	// AddItem puts quantity more of a product into the cart at the given unit price.
+	// AddItem puts quantity more of a product into the cart at the catalog's
+	// current unit price. If unit_price (the price the app showed) is set and is
+	// not the catalog's price, it fails with FAILED_PRECONDITION, reason
+	// PRICE_CHANGED (see PriceChanges), and writes nothing. A product the
+	// catalog does not sell fails with reason PRODUCT_NOT_FOUND.
 	AddItem(context.Context, *AddItemRequest) (*AddItemResponse, error)
 	// RemoveItem removes a product's line from the cart.
 	RemoveItem(context.Context, *RemoveItemRequest) (*RemoveItemResponse, error)
@@ -147,6 +161,12 @@ type CartCommandServiceServer interface {
 	// ClearCart removes every line. Clearing an empty cart succeeds and writes nothing.
 	ClearCart(context.Context, *ClearCartRequest) (*ClearCartResponse, error)
 	// CheckoutCart records what was bought and leaves the user with an empty cart.
+	// Every line is priced again with the catalog. If a line's price changed
+	// since it was added, the call fails with FAILED_PRECONDITION, reason
+	// PRICE_CHANGED, listing the changes (see PriceChanges), unless
+	// accept_price_changes is set: then each change is recorded (ItemRepriced)
+	// and the cart is bought at the current prices. A line whose product the
+	// catalog no longer sells fails it with reason PRODUCT_NOT_FOUND.
 	CheckoutCart(context.Context, *CheckoutCartRequest) (*CheckoutCartResponse, error)
 	mustEmbedUnimplementedCartCommandServiceServer()
 }
