@@ -21,6 +21,7 @@ type Metadata struct {
 	CorrelationID string    `json:"correlation_id,omitempty"`
 	CausationID   string    `json:"causation_id,omitempty"`
 	Principal     string    `json:"principal,omitempty"`
+	OnBehalfOf    string    `json:"on_behalf_of,omitempty"`
 	Reason        string    `json:"reason,omitempty"`
 	Time          time.Time `json:"time"`
 }

@@ -102,10 +102,13 @@ type Envelope struct {
 	// ExpectedVersion, when set, makes the command fail with
 	// ErrVersionMismatch unless the cart is at exactly this version.
 	ExpectedVersion *int64
-	Principal       string
-	CorrelationID   string
-	CausationID     string
-	Reason          string
+	// Principal is the verified caller; OnBehalfOf the user a service
+	// acted for (empty when the user acted).
+	Principal     string
+	OnBehalfOf    string
+	CorrelationID string
+	CausationID   string
+	Reason        string
 }
 
 // Result is a command's response.
@@ -150,6 +153,7 @@ func (h *Handler) Handle(ctx context.Context, env Envelope, cmd cart.Command) (R
 		CorrelationID: env.CorrelationID,
 		CausationID:   env.CausationID,
 		Principal:     env.Principal,
+		OnBehalfOf:    env.OnBehalfOf,
 		Reason:        env.Reason,
 	}
 	for attempt := 1; ; attempt++ {

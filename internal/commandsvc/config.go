@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/acme/cart/internal/api/guard"
 	"github.com/acme/cart/internal/api/rpc"
 	"github.com/acme/cart/internal/cli"
 	"github.com/acme/cart/internal/command"
@@ -35,7 +36,32 @@ type Config struct {
 	// SnapshotEvery is how many events a cart gains between snapshots
 	// (0: command.DefaultSnapshotEvery; negative: no snapshots).
 	SnapshotEvery int
+	// CatalogFile is a JSON price list (reloaded when it changes);
+	// PriceService the host:port of a cart.v1.PriceService. Exactly one of
+	// them, or Catalog, says where prices come from: never the caller.
+	CatalogFile  string
+	PriceService string
+	// PriceServiceCA, if set, makes the PriceService connection TLS,
+	// trusting this CA bundle.
+	PriceServiceCA string
+	// PriceTimeout bounds one price lookup (0: DefaultPriceTimeout).
+	PriceTimeout time.Duration
+	// Catalog, if set, is used as is (the local stack and tests).
+	Catalog command.Catalog
+	// RateLimit bounds the commands per principal (PerSecond 0: off).
+	RateLimit guard.RateLimit
 }
+
+// DefaultPriceTimeout bounds a price lookup when nothing is set, so that a
+// slow catalog fails a command quickly as unavailable.
+const DefaultPriceTimeout = time.Second
+
+// Default rate limit of the command-svc flags: a person adds items far
+// slower; a service acting for many users needs a higher limit of its own.
+const (
+	DefaultRatePerSecond = 20
+	DefaultRateBurst     = 40
+)
 
 // WithDefaults fills every empty field with its default, so that a caller
 // sets only what differs and the start-up log shows what is in effect.
@@ -47,6 +73,9 @@ func (c Config) WithDefaults() Config {
 	if c.SnapshotEvery == 0 {
 		c.SnapshotEvery = command.DefaultSnapshotEvery
 	}
+	if c.PriceTimeout == 0 {
+		c.PriceTimeout = DefaultPriceTimeout
+	}
 	return c
 }
 
@@ -56,6 +85,26 @@ func (c Config) Validate() error {
 	errs := c.ServerConfig.Validate()
 	if err := eventstore.ValidateConnectionString(c.ESDBURL); err != nil {
 		errs = append(errs, fmt.Errorf("esdb: %w", err))
+	}
+	sources := 0
+	for _, set := range []bool{c.CatalogFile != "", c.PriceService != "", c.Catalog != nil} {
+		if set {
+			sources++
+		}
+	}
+	if sources != 1 {
+		errs = append(errs, errors.New("catalog: give exactly one of --catalog FILE and --price-service ADDR; prices never come from the caller"))
+	}
+	if c.PriceService != "" {
+		if err := rpc.CheckAddr("price-service", c.PriceService); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if c.PriceTimeout < 0 {
+		errs = append(errs, fmt.Errorf("price-timeout %v: must not be negative", c.PriceTimeout))
+	}
+	if err := c.RateLimit.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("rate limit: %w", err))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("invalid command-svc configuration:\n%w", err)
@@ -68,6 +117,11 @@ func (c Config) LogValue() slog.Value {
 	attrs := append(c.ServerConfig.LogAttrs(),
 		slog.String("esdb", eventstore.Redact(c.ESDBURL)),
 		slog.Int("snapshot_every", c.SnapshotEvery),
+		slog.String("catalog", c.CatalogFile),
+		slog.String("price_service", c.PriceService),
+		slog.Duration("price_timeout", c.PriceTimeout),
+		slog.Float64("rate_limit", c.RateLimit.PerSecond),
+		slog.Int("rate_burst", c.RateLimit.Burst),
 	)
 	return slog.GroupValue(attrs...)
 }
@@ -81,4 +135,13 @@ func (c *Config) Flags(fs *cli.FlagSet) {
 		"EventStoreDB connection string, esdb:// or esdb+discover://")
 	fs.IntVar(&c.SnapshotEvery, "snapshot-every", "CART_SNAPSHOT_EVERY", command.DefaultSnapshotEvery,
 		"events between cart snapshots; negative: none")
+	fs.StringVar(&c.CatalogFile, "catalog", "CART_CATALOG", "",
+		`JSON price list, {"products":[{"product_id":…,"unit_price":{…}}]}, reloaded when it changes`)
+	fs.StringVar(&c.PriceService, "price-service", "CART_PRICE_SERVICE", "", "host:port of a cart.v1.PriceService")
+	fs.StringVar(&c.PriceServiceCA, "price-service-ca", "CART_PRICE_SERVICE_CA", "",
+		"PEM CA bundle: reach --price-service over TLS, trusting it")
+	fs.DurationVar(&c.PriceTimeout, "price-timeout", "CART_PRICE_TIMEOUT", DefaultPriceTimeout, "longest a price lookup may take")
+	fs.Float64Var(&c.RateLimit.PerSecond, "rate-limit", "CART_RATE_LIMIT", DefaultRatePerSecond,
+		"commands per second per principal (token bucket); 0: off")
+	fs.IntVar(&c.RateLimit.Burst, "rate-burst", "CART_RATE_BURST", DefaultRateBurst, "commands a principal may send at once")
 }

@@ -6,10 +6,17 @@ import (
 	"log/slog"
 
 	"github.com/acme/cart/internal/api/commandapi"
+	"github.com/acme/cart/internal/api/guard"
 	"github.com/acme/cart/internal/api/rpc"
+	"github.com/acme/cart/internal/catalog/filecatalog"
+	"github.com/acme/cart/internal/catalog/grpccatalog"
 	"github.com/acme/cart/internal/command"
 	"github.com/acme/cart/internal/eventstore"
+	"github.com/acme/cart/internal/tlsconfig"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
 )
 
 // Run serves the command API until ctx ends, then shuts down gracefully:
@@ -37,16 +44,32 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			log.Warn("closing the EventStoreDB client", "err", err)
 		}
 	}()
+	prices, closePrices, err := openCatalog(cfg, log.With("component", "catalog"))
+	if err != nil {
+		return fmt.Errorf("command-svc: %w", err)
+	}
+	defer closePrices()
 	handler := command.NewHandler(store, command.Options{
 		SnapshotEvery: cfg.SnapshotEvery,
+		Catalog:       prices,
 		Log:           log.With("component", "command"),
 	})
+	sec, err := cfg.Security.Build(ctx, log.With("component", "auth"))
+	if err != nil {
+		return fmt.Errorf("command-svc: %w", err)
+	}
+	if cfg.RateLimit.Enabled() {
+		if sec.Limiter, err = guard.NewLimiter(cfg.RateLimit, rpc.PrincipalKey,
+			guard.InService(cartv1.CartCommandService_ServiceDesc.ServiceName), log.With("component", "ratelimit")); err != nil {
+			return fmt.Errorf("command-svc: %w", err)
+		}
+	}
 
 	lis, err := cfg.Bind()
 	if err != nil {
 		return fmt.Errorf("command-svc: %w", err)
 	}
-	srv, hs := rpc.NewServer(log.With("component", "grpc"))
+	srv, hs := rpc.NewServer(log.With("component", "grpc"), sec)
 	cartv1.RegisterCartCommandServiceServer(srv, commandapi.New(handler, log))
 	err = rpc.Lifecycle{
 		Log:             log,
@@ -62,4 +85,32 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("command-svc: %w", err)
 	}
 	return nil
+}
+
+// openCatalog opens where prices come from, and how to let it go at exit.
+func openCatalog(cfg Config, log *slog.Logger) (command.Catalog, func(), error) {
+	switch {
+	case cfg.Catalog != nil:
+		return cfg.Catalog, func() {}, nil
+	case cfg.CatalogFile != "":
+		c, err := filecatalog.Open(cfg.CatalogFile, log)
+		if err != nil {
+			return nil, nil, fmt.Errorf("catalog: %w", err)
+		}
+		return c, func() {}, nil
+	default:
+		creds := insecure.NewCredentials()
+		if cfg.PriceServiceCA != "" {
+			tc, err := tlsconfig.Client(cfg.PriceServiceCA, "", "")
+			if err != nil {
+				return nil, nil, fmt.Errorf("price service: %w", err)
+			}
+			creds = credentials.NewTLS(tc)
+		}
+		conn, err := grpc.NewClient(cfg.PriceService, grpc.WithTransportCredentials(creds))
+		if err != nil {
+			return nil, nil, fmt.Errorf("price service: %w", err)
+		}
+		return grpccatalog.New(conn, cfg.PriceTimeout), func() { _ = conn.Close() }, nil
+	}
 }

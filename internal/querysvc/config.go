@@ -28,6 +28,9 @@ const (
 	DefaultMongoURI       = "mongodb://127.0.0.1:27017/"
 	DefaultMongoDB        = "cart"
 	DefaultHealthInterval = 5 * time.Second
+	// DefaultAdminListen keeps the admin API, which rewrites the read
+	// model, off every network but the host's own.
+	DefaultAdminListen = "127.0.0.1:50053"
 )
 
 // Config is everything query-svc needs to run.
@@ -137,8 +140,8 @@ func (c *Config) Flags(fs *cli.FlagSet) {
 	fs.StringVar(&c.MongoURI, "mongo-uri", "CART_MONGO_URI", DefaultMongoURI,
 		"MongoDB connection string of the read model")
 	fs.StringVar(&c.MongoDB, "mongo-db", "CART_MONGO_DB", DefaultMongoDB, "MongoDB database of the read model")
-	fs.StringVar(&c.AdminListen, "admin-listen", "CART_ADMIN_LISTEN", "",
-		"host:port of the admin API (CartAdminService); empty: off")
+	fs.StringVar(&c.AdminListen, "admin-listen", "CART_ADMIN_LISTEN", DefaultAdminListen,
+		"host:port of the admin API (CartAdminService, cart:admin tokens only); loopback by default, empty: off")
 	fs.DurationVar(&c.MaxWait, "max-wait", "CART_QUERY_MAX_WAIT", query.DefaultMaxWait,
 		"longest GetCart waits for min_version, whatever the caller's deadline")
 	fs.DurationVar(&c.FollowInterval, "follow-interval", "CART_FOLLOW_INTERVAL", readside.DefaultFollowInterval,

@@ -98,7 +98,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("query-svc: %w", err)
 	}
-	srv, hs := rpc.NewServer(log.With("component", "grpc"))
+	sec, err := cfg.Security.Build(ctx, log.With("component", "auth"))
+	if err != nil {
+		return fmt.Errorf("query-svc: %w", err)
+	}
+	srv, hs := rpc.NewServer(log.With("component", "grpc"), sec)
 	cartv1.RegisterCartQueryServiceServer(srv, queryapi.New(queries, log))
 	endpoints := []rpc.Endpoint{{Name: "query", Server: srv, Health: hs, Listener: lis}}
 	healths := []rpc.HealthTarget{{Server: hs, Service: cartv1.CartQueryService_ServiceDesc.ServiceName}}
@@ -115,7 +119,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 				return fmt.Errorf("query-svc: admin listen: %w", err)
 			}
 		}
-		adminSrv, adminHS := rpc.NewServer(log.With("component", "admin-grpc"))
+		adminSrv, adminHS := rpc.NewServer(log.With("component", "admin-grpc"), sec)
 		cartv1.RegisterCartAdminServiceServer(adminSrv, adminapi.New(ops, log.With("component", "admin")))
 		// The admin server stops first: an operation in flight is abandoned
 		// before the query API stops.

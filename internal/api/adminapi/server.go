@@ -10,6 +10,7 @@ import (
 
 	"github.com/acme/cart/internal/admin"
 	"github.com/acme/cart/internal/api/rpc"
+	"github.com/acme/cart/internal/auth"
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/projection"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
@@ -41,6 +42,9 @@ func New(ops *admin.Service, log *slog.Logger) *Server {
 // read model.
 func (s *Server) RebuildReadModel(_ *cartv1.RebuildReadModelRequest, stream grpc.ServerStreamingServer[cartv1.RebuildReadModelResponse]) error {
 	ctx := stream.Context()
+	if err := s.operator(ctx); err != nil {
+		return err
+	}
 	res, err := s.ops.Rebuild(ctx, func(p admin.Progress) {
 		// A failed send means the caller is gone; the context ends the rebuild.
 		_ = stream.Send(&cartv1.RebuildReadModelResponse{Report: &cartv1.RebuildReadModelResponse_Progress{Progress: progressToProto(p)}})
@@ -60,6 +64,9 @@ func (s *Server) RebuildReadModel(_ *cartv1.RebuildReadModelRequest, stream grpc
 // messages while the log is replayed, then every cart that differs.
 func (s *Server) VerifyReadModel(_ *cartv1.VerifyReadModelRequest, stream grpc.ServerStreamingServer[cartv1.VerifyReadModelResponse]) error {
 	ctx := stream.Context()
+	if err := s.operator(ctx); err != nil {
+		return err
+	}
 	res, err := s.ops.Verify(ctx, func(p admin.Progress) {
 		_ = stream.Send(&cartv1.VerifyReadModelResponse{Report: &cartv1.VerifyReadModelResponse_Progress{Progress: progressToProto(p)}})
 	})
@@ -77,6 +84,9 @@ func (s *Server) VerifyReadModel(_ *cartv1.VerifyReadModelRequest, stream grpc.S
 
 // ListParkedEvents implements cartv1.CartAdminServiceServer.
 func (s *Server) ListParkedEvents(ctx context.Context, req *cartv1.ListParkedEventsRequest) (*cartv1.ListParkedEventsResponse, error) {
+	if err := s.operator(ctx); err != nil {
+		return nil, err
+	}
 	if err := validateOptionalUser(req.GetUserId()); err != nil {
 		return nil, rpc.ToStatus(ctx, s.log, err, adminErrors)
 	}
@@ -93,6 +103,9 @@ func (s *Server) ListParkedEvents(ctx context.Context, req *cartv1.ListParkedEve
 
 // ReplayParkedEvents implements cartv1.CartAdminServiceServer.
 func (s *Server) ReplayParkedEvents(ctx context.Context, req *cartv1.ReplayParkedEventsRequest) (*cartv1.ReplayParkedEventsResponse, error) {
+	if err := s.operator(ctx); err != nil {
+		return nil, err
+	}
 	if err := validateOptionalUser(req.GetUserId()); err != nil {
 		return nil, rpc.ToStatus(ctx, s.log, err, adminErrors)
 	}
@@ -142,4 +155,13 @@ func parkedToProto(p projection.ParkedEvent) *cartv1.ParkedEvent {
 		ParkTime:       timestamppb.New(p.ParkedAt),
 		ReplayAttempts: int32(p.ReplayAttempts),
 	}
+}
+
+// operator lets only cart:admin callers through: the admin API rewrites the
+// read model and reads every user's parked events.
+func (s *Server) operator(ctx context.Context) error {
+	if err := auth.RequireScope(ctx, auth.ScopeAdmin); err != nil {
+		return rpc.ToStatus(ctx, s.log, err, adminErrors)
+	}
+	return nil
 }

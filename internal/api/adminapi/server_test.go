@@ -20,6 +20,7 @@ import (
 	"github.com/acme/cart/internal/admin"
 	"github.com/acme/cart/internal/api/adminapi"
 	"github.com/acme/cart/internal/api/rpc"
+	"github.com/acme/cart/internal/auth"
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
@@ -96,7 +97,7 @@ func startAdminServer(t *testing.T, lot *fakeLot) cartv1.CartAdminServiceClient 
 		t.Fatal(err)
 	}
 	t.Cleanup(ops.Close)
-	srv, _ := rpc.NewServer(slog.New(slog.DiscardHandler))
+	srv, _ := rpc.NewServer(slog.New(slog.DiscardHandler), rpc.Security{Auth: auth.NewInsecure(slog.New(slog.DiscardHandler)), Reflection: true})
 	cartv1.RegisterCartAdminServiceServer(srv, adminapi.New(ops, nil))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

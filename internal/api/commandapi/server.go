@@ -2,9 +2,11 @@ package commandapi
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 
 	"github.com/acme/cart/internal/api/rpc"
+	"github.com/acme/cart/internal/auth"
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/command"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
@@ -46,21 +48,27 @@ type request interface {
 	GetReason() string
 }
 
-// envelope collects a request's common fields and the audit headers.
-// expected is the request's optional expected_version (nil when unset).
-func envelope(ctx context.Context, req request, expected *int64) command.Envelope {
-	return command.Envelope{
-		UserID:          req.GetUserId(),
+// handle authorizes the caller on the request's cart, builds the
+// command's envelope (the user, expected version, command ID, reason, the
+// verified principal and the audit headers) and runs the command. A caller
+// who may not act on the cart is refused before anything is read.
+func (s *Server) handle(ctx context.Context, req request, expected *int64, cmd cart.Command) (command.Result, error) {
+	actor, err := auth.AuthorizeUser(ctx, req.GetUserId())
+	if err != nil && !errors.Is(err, auth.ErrUserRequired) {
+		return command.Result{}, rpc.ToStatus(ctx, s.log, err, commandErrors)
+	}
+	// A service that names no user goes on to validation, which reports the
+	// missing user_id with every other bad field at once.
+	env := command.Envelope{
+		UserID:          actor.UserID,
 		CommandID:       req.GetCommandId(),
 		ExpectedVersion: expected,
-		Principal:       rpc.FirstHeader(ctx, rpc.HeaderPrincipal),
+		Principal:       actor.Principal,
+		OnBehalfOf:      actor.OnBehalfOf,
 		CorrelationID:   rpc.FirstHeader(ctx, rpc.HeaderCorrelationID),
 		CausationID:     rpc.FirstHeader(ctx, rpc.HeaderCausationID),
 		Reason:          req.GetReason(),
 	}
-}
-
-func (s *Server) handle(ctx context.Context, env command.Envelope, cmd cart.Command) (command.Result, error) {
 	res, err := s.commands.Handle(ctx, env, cmd)
 	if err != nil {
 		return command.Result{}, rpc.ToStatus(ctx, s.log, err, commandErrors)
@@ -70,7 +78,7 @@ func (s *Server) handle(ctx context.Context, env command.Envelope, cmd cart.Comm
 
 // AddItem implements cartv1.CartCommandServiceServer.
 func (s *Server) AddItem(ctx context.Context, req *cartv1.AddItemRequest) (*cartv1.AddItemResponse, error) {
-	res, err := s.handle(ctx, envelope(ctx, req, req.ExpectedVersion), cart.AddItem{
+	res, err := s.handle(ctx, req, req.ExpectedVersion, cart.AddItem{
 		ProductID:  req.GetProductId(),
 		Quantity:   int(req.GetQuantity()),
 		ShownPrice: shownPriceFromProto(req.GetUnitPrice()),
@@ -83,7 +91,7 @@ func (s *Server) AddItem(ctx context.Context, req *cartv1.AddItemRequest) (*cart
 
 // RemoveItem implements cartv1.CartCommandServiceServer.
 func (s *Server) RemoveItem(ctx context.Context, req *cartv1.RemoveItemRequest) (*cartv1.RemoveItemResponse, error) {
-	res, err := s.handle(ctx, envelope(ctx, req, req.ExpectedVersion), cart.RemoveItem{ProductID: req.GetProductId()})
+	res, err := s.handle(ctx, req, req.ExpectedVersion, cart.RemoveItem{ProductID: req.GetProductId()})
 	if err != nil {
 		return nil, err
 	}
@@ -92,7 +100,7 @@ func (s *Server) RemoveItem(ctx context.Context, req *cartv1.RemoveItemRequest) 
 
 // ChangeItemQuantity implements cartv1.CartCommandServiceServer.
 func (s *Server) ChangeItemQuantity(ctx context.Context, req *cartv1.ChangeItemQuantityRequest) (*cartv1.ChangeItemQuantityResponse, error) {
-	res, err := s.handle(ctx, envelope(ctx, req, req.ExpectedVersion), cart.ChangeItemQuantity{
+	res, err := s.handle(ctx, req, req.ExpectedVersion, cart.ChangeItemQuantity{
 		ProductID: req.GetProductId(),
 		Quantity:  int(req.GetQuantity()),
 	})
@@ -104,7 +112,7 @@ func (s *Server) ChangeItemQuantity(ctx context.Context, req *cartv1.ChangeItemQ
 
 // ClearCart implements cartv1.CartCommandServiceServer.
 func (s *Server) ClearCart(ctx context.Context, req *cartv1.ClearCartRequest) (*cartv1.ClearCartResponse, error) {
-	res, err := s.handle(ctx, envelope(ctx, req, req.ExpectedVersion), cart.ClearCart{})
+	res, err := s.handle(ctx, req, req.ExpectedVersion, cart.ClearCart{})
 	if err != nil {
 		return nil, err
 	}
@@ -115,7 +123,7 @@ func (s *Server) ClearCart(ctx context.Context, req *cartv1.ClearCartRequest) (*
 // is derived from the command ID by the handler, so a resent checkout
 // answers with the same ID, lines and total.
 func (s *Server) CheckoutCart(ctx context.Context, req *cartv1.CheckoutCartRequest) (*cartv1.CheckoutCartResponse, error) {
-	res, err := s.handle(ctx, envelope(ctx, req, req.ExpectedVersion), cart.CheckoutCart{})
+	res, err := s.handle(ctx, req, req.ExpectedVersion, cart.CheckoutCart{AcceptPriceChanges: req.GetAcceptPriceChanges()})
 	if err != nil {
 		return nil, err
 	}

@@ -19,7 +19,9 @@ import (
 
 	"github.com/acme/cart/internal/api/commandapi"
 	"github.com/acme/cart/internal/api/rpc"
+	"github.com/acme/cart/internal/auth"
 	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/catalog"
 	"github.com/acme/cart/internal/command"
 	"github.com/acme/cart/internal/dev/standin"
 	"github.com/acme/cart/internal/eventstore"
@@ -32,7 +34,7 @@ import (
 // returns a generated client connected to it.
 func startCommandServer(t *testing.T, h commandapi.Handler) cartv1.CartCommandServiceClient {
 	t.Helper()
-	srv, _ := rpc.NewServer(slog.New(slog.DiscardHandler))
+	srv, _ := rpc.NewServer(slog.New(slog.DiscardHandler), rpc.Security{Auth: auth.NewInsecure(slog.New(slog.DiscardHandler)), Reflection: true})
 	cartv1.RegisterCartCommandServiceServer(srv, commandapi.New(h, nil))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -52,10 +54,25 @@ func price(units int64) *cartv1.Money { return &cartv1.Money{CurrencyCode: "EUR"
 
 func version(v int64) *int64 { return &v }
 
+func eur(units int64) cart.Money { return cart.Money{CurrencyCode: "EUR", Units: units} }
+
+// prices is the server's catalog in a test: the prices the test's requests
+// show, so that they pass the price check.
+func prices(t *testing.T, p map[string]cart.Money) command.Catalog {
+	t.Helper()
+	c, err := catalog.NewStatic(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 func TestCommandServerHappyPath(t *testing.T) {
 	t.Parallel()
 	mem := commandtest.NewMemoryStore()
-	c := startCommandServer(t, command.NewHandler(mem, command.Options{}))
+	c := startCommandServer(t, command.NewHandler(mem, command.Options{Catalog: prices(t, map[string]cart.Money{
+		"a": {CurrencyCode: "EUR", Units: 1, Nanos: 250_000_000}, "b": eur(3), "c": eur(1),
+	})}))
 	ctx := metadata.AppendToOutgoingContext(grpctest.Context(t),
 		rpc.HeaderPrincipal, "alice", rpc.HeaderCorrelationID, "corr-1", rpc.HeaderCausationID, "cause-1")
 
@@ -110,7 +127,7 @@ func TestCommandServerHappyPath(t *testing.T) {
 		t.Fatalf("ClearCart of the empty cart = %v, %v; want the unchanged version 5", clr, err)
 	}
 	if anon := func() cart.Metadata {
-		if _, err := c.AddItem(grpctest.Context(t), &cartv1.AddItemRequest{UserId: "v", ProductId: "a", Quantity: 1, UnitPrice: price(1)}); err != nil {
+		if _, err := c.AddItem(grpctest.Context(t), &cartv1.AddItemRequest{UserId: "v", ProductId: "c", Quantity: 1, UnitPrice: price(1)}); err != nil {
 			t.Fatal(err)
 		}
 		return mem.Metadata("v", 0)
@@ -122,7 +139,11 @@ func TestCommandServerHappyPath(t *testing.T) {
 func TestCommandServerErrors(t *testing.T) {
 	t.Parallel()
 	mem := commandtest.NewMemoryStore()
-	c := startCommandServer(t, command.NewHandler(mem, command.Options{}))
+	catalogPrices := map[string]cart.Money{"a": eur(1), "b": {CurrencyCode: "USD", Units: 1}, "one-more": eur(1)}
+	for i := range cart.MaxLines {
+		catalogPrices[fmt.Sprint("p", i)] = eur(1)
+	}
+	c := startCommandServer(t, command.NewHandler(mem, command.Options{Catalog: prices(t, catalogPrices)}))
 	ctx := grpctest.Context(t)
 	usedID := uuid.NewString()
 	if _, err := c.AddItem(ctx, &cartv1.AddItemRequest{UserId: "u", ProductId: "a", Quantity: 98, UnitPrice: price(1), CommandId: usedID}); err != nil {
@@ -144,7 +165,7 @@ func TestCommandServerErrors(t *testing.T) {
 		{"every invalid field at once", func() error {
 			_, err := c.AddItem(ctx, &cartv1.AddItemRequest{UserId: "", ProductId: "", Quantity: 0, CommandId: "42"})
 			return err
-		}, codes.InvalidArgument, "", []string{"user_id", "command_id", "product_id", "quantity", "unit_price.currency_code"}},
+		}, codes.InvalidArgument, "", []string{"user_id", "command_id", "product_id", "quantity"}}, // unit_price is optional: the catalog prices the line
 		{"bad user id", func() error {
 			_, err := c.ClearCart(ctx, &cartv1.ClearCartRequest{UserId: "a b"})
 			return err
@@ -242,7 +263,7 @@ func TestCommandServerOnTheStandin(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = store.Close() })
-	c := startCommandServer(t, command.NewHandler(store, command.Options{}))
+	c := startCommandServer(t, command.NewHandler(store, command.Options{Catalog: prices(t, map[string]cart.Money{"a": eur(2)})}))
 	ctx := grpctest.Context(t)
 
 	id := uuid.NewString()
@@ -253,7 +274,7 @@ func TestCommandServerOnTheStandin(t *testing.T) {
 		}
 	}
 	evs, err := store.ReadStream(ctx, "u", 0, 0)
-	if err != nil || len(evs) != 1 || evs[0].Type != cart.TypeItemAdded || evs[0].EventID != eventstore.EventID(id, command.Fingerprint("u", cart.AddItem{ProductID: "a", Quantity: 3, UnitPrice: cart.Money{CurrencyCode: "EUR", Units: 2}}), 0).String() {
+	if err != nil || len(evs) != 1 || evs[0].Type != cart.TypeItemAdded || evs[0].EventID != eventstore.EventID(id, command.Fingerprint("u", cart.AddItem{ProductID: "a", Quantity: 3, ShownPrice: &cart.Money{CurrencyCode: "EUR", Units: 2}}), 0).String() {
 		t.Fatalf("stream = %+v, %v; want one ItemAdded with the derived event ID", evs, err)
 	}
 

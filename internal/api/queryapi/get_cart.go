@@ -11,7 +11,11 @@ import (
 // GetCart implements cartv1.CartQueryServiceServer: the current cart from
 // the read model, waiting for min_version when the caller sets it.
 func (s *Server) GetCart(ctx context.Context, req *cartv1.GetCartRequest) (*cartv1.GetCartResponse, error) {
-	v := cart.ValidateID("user_id", req.GetUserId())
+	user, err := s.user(ctx, req.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	v := cart.ValidateID("user_id", user)
 	minVersion := int64(-1)
 	if req.MinVersion != nil {
 		minVersion = req.GetMinVersion()
@@ -22,7 +26,7 @@ func (s *Server) GetCart(ctx context.Context, req *cartv1.GetCartRequest) (*cart
 	if len(v) > 0 {
 		return nil, rpc.ToStatus(ctx, s.log, &cart.ValidationError{Violations: v}, queryErrors)
 	}
-	view, err := s.queries.GetCart(ctx, req.GetUserId(), minVersion)
+	view, err := s.queries.GetCart(ctx, user, minVersion)
 	if err != nil {
 		return nil, rpc.ToStatus(ctx, s.log, err, queryErrors)
 	}

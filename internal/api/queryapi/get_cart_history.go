@@ -11,10 +11,14 @@ import (
 // GetCartHistory implements cartv1.CartQueryServiceServer: the audit trail,
 // read from the event log.
 func (s *Server) GetCartHistory(ctx context.Context, req *cartv1.GetCartHistoryRequest) (*cartv1.GetCartHistoryResponse, error) {
-	if err := cart.ValidateUserID(req.GetUserId()); err != nil {
+	user, err := s.user(ctx, req.GetUserId())
+	if err != nil {
+		return nil, err
+	}
+	if err := cart.ValidateUserID(user); err != nil {
 		return nil, rpc.ToStatus(ctx, s.log, err, queryErrors)
 	}
-	page, err := s.queries.GetCartHistory(ctx, req.GetUserId(), int(req.GetPageSize()), req.GetPageToken())
+	page, err := s.queries.GetCartHistory(ctx, user, int(req.GetPageSize()), req.GetPageToken())
 	if err != nil {
 		return nil, rpc.ToStatus(ctx, s.log, err, queryErrors)
 	}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/acme/cart/internal/api/queryapi"
 	"github.com/acme/cart/internal/api/rpc"
+	"github.com/acme/cart/internal/auth"
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/query"
@@ -56,7 +57,7 @@ func (f *fakeCarts) set(d projection.CartDoc) {
 // returns a client for it.
 func startQueryServer(t *testing.T, svc *query.Service) cartv1.CartQueryServiceClient {
 	t.Helper()
-	srv, _ := rpc.NewServer(slog.New(slog.DiscardHandler))
+	srv, _ := rpc.NewServer(slog.New(slog.DiscardHandler), rpc.Security{Auth: auth.NewInsecure(slog.New(slog.DiscardHandler)), Reflection: true})
 	cartv1.RegisterCartQueryServiceServer(srv, queryapi.New(svc, nil))
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -1,8 +1,12 @@
 package queryapi
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 
+	"github.com/acme/cart/internal/api/rpc"
+	"github.com/acme/cart/internal/auth"
 	"github.com/acme/cart/internal/query"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
@@ -25,4 +29,18 @@ func New(queries *query.Service, log *slog.Logger) *Server {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Server{queries: queries, log: log}
+}
+
+// user authorizes the caller on the requested user's cart and returns the
+// user to read: an end user reads only their own cart (an empty user_id is
+// theirs), a cart:any service any user's. Refused before anything is read.
+func (s *Server) user(ctx context.Context, requested string) (string, error) {
+	actor, err := auth.AuthorizeUser(ctx, requested)
+	if errors.Is(err, auth.ErrUserRequired) {
+		return "", nil // validation reports user_id with the other fields
+	}
+	if err != nil {
+		return "", rpc.ToStatus(ctx, s.log, err, queryErrors)
+	}
+	return actor.UserID, nil
 }

@@ -27,6 +27,8 @@ type ServerConfig struct {
 	// HealthInterval is how often the service's stores are checked for the
 	// health service.
 	HealthInterval time.Duration
+	// Security is who may call and over what transport.
+	Security SecurityConfig
 }
 
 // WithDefaults fills the empty fields with the service's defaults.
@@ -58,7 +60,7 @@ func (c ServerConfig) Validate() []error {
 	if c.HealthInterval <= 0 {
 		errs = append(errs, fmt.Errorf("health-interval %v: must be positive", c.HealthInterval))
 	}
-	return errs
+	return append(errs, c.Security.Validate()...)
 }
 
 // CheckAddr checks a host:port flag value, so that every address flag of
@@ -76,11 +78,11 @@ func (c ServerConfig) LogAttrs() []slog.Attr {
 	if c.Listener != nil {
 		listen = c.Listener.Addr().String()
 	}
-	return []slog.Attr{
+	return append([]slog.Attr{
 		slog.String("listen", listen),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.Duration("health_interval", c.HealthInterval),
-	}
+	}, c.Security.LogAttrs()...)
 }
 
 // Bind returns the listener to serve on: the one given, or a new one on
@@ -97,10 +99,12 @@ func (c ServerConfig) Bind() (net.Listener, error) {
 }
 
 // Flags defines the server's flags on fs with the service's defaults:
-// -listen (env listenEnv), -shutdown-timeout, -health-interval.
+// -listen (env listenEnv), -shutdown-timeout, -health-interval and the
+// security flags.
 func (c *ServerConfig) Flags(fs *cli.FlagSet, listenEnv, defaultListen string, defaultHealth time.Duration, healthUsage string) {
 	fs.StringVar(&c.Listen, "listen", listenEnv, defaultListen, "host:port of the gRPC API")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", "CART_SHUTDOWN_TIMEOUT", DefaultShutdownTimeout,
 		"how long calls in flight may finish at shutdown")
 	fs.DurationVar(&c.HealthInterval, "health-interval", "CART_HEALTH_INTERVAL", defaultHealth, healthUsage)
+	c.Security.Flags(fs)
 }

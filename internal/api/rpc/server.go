@@ -24,24 +24,26 @@ const (
 )
 
 // NewServer builds a gRPC server with what every service of this product
-// needs: panic recovery, one log line per call, keepalive settings that
-// tolerate clients pinging every 10 s (as the EventStoreDB client and mobile
-// SDKs do), message size limits, health and server reflection (for grpcurl).
+// needs: the trust boundary of sec (undecodable requests refused as the
+// caller's fault, authentication, rate limits, TLS), panic recovery, one
+// log line per call, keepalive settings that tolerate clients pinging every
+// 10 s (as the EventStoreDB client and mobile SDKs do), message size
+// limits, health (always open) and, if sec says so, server reflection.
 // The caller registers its services and flips health to SERVING when ready.
-func NewServer(log *slog.Logger, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
-	base := []grpc.ServerOption{
-		grpc.ChainUnaryInterceptor(unaryInterceptor(log)),
-		grpc.ChainStreamInterceptor(streamInterceptor(log)),
+func NewServer(log *slog.Logger, sec Security, opts ...grpc.ServerOption) (*grpc.Server, *health.Server) {
+	base := append(sec.options(log),
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
-	}
+	)
 	srv := grpc.NewServer(append(base, opts...)...)
 	hs := health.NewServer()
 	hs.SetServingStatus("", healthpb.HealthCheckResponse_NOT_SERVING)
 	healthpb.RegisterHealthServer(srv, hs)
-	reflection.Register(srv)
+	if sec.Reflection {
+		reflection.Register(srv)
+	}
 	return srv, hs
 }
 

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/acme/cart/internal/auth"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -22,7 +23,7 @@ func TestLongLivedStreamSurvivesClientPings(t *testing.T) {
 		t.Skip("idles for 35 s to let the client ping several times")
 	}
 	t.Parallel()
-	srv, hs := NewServer(slog.New(slog.DiscardHandler))
+	srv, hs := NewServer(slog.New(slog.DiscardHandler), Security{Auth: auth.NewInsecure(slog.New(slog.DiscardHandler)), Reflection: true})
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/protoadapt"
 
+	"github.com/acme/cart/internal/auth"
 	"github.com/acme/cart/internal/cart"
 )
 
@@ -45,6 +46,14 @@ func ToStatus(ctx context.Context, log *slog.Logger, err error, own Mapping) err
 		de *cart.DecodeError
 	)
 	switch {
+	case errors.Is(err, auth.ErrUnauthenticated):
+		return status.Error(codes.Unauthenticated, "missing or invalid bearer token")
+	case errors.Is(err, auth.ErrPermissionDenied):
+		return status.Error(codes.PermissionDenied, "this caller may not act on that cart")
+	case errors.Is(err, auth.ErrUserRequired):
+		return WithDetails(status.New(codes.InvalidArgument, "user_id is required when a service acts for a user"), &errdetails.BadRequest{
+			FieldViolations: []*errdetails.BadRequest_FieldViolation{{Field: "user_id", Description: "required for a cart:any caller"}},
+		})
 	case errors.As(err, &ve):
 		br := &errdetails.BadRequest{}
 		for _, v := range ve.Violations {
