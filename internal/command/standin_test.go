@@ -11,9 +11,9 @@ import (
 
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/command"
-	"github.com/acme/cart/internal/testing/commandtest"
-	"github.com/acme/cart/internal/eventstore"
 	"github.com/acme/cart/internal/dev/standin"
+	"github.com/acme/cart/internal/eventstore"
+	"github.com/acme/cart/internal/testing/commandtest"
 )
 
 // realStore is the EventStoreDB adapter on a fresh stand-in, spied on.
