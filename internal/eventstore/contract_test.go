@@ -6,9 +6,9 @@ import (
 	"testing"
 
 	"github.com/acme/cart/internal/command"
-	"github.com/acme/cart/internal/testing/commandtest"
-	"github.com/acme/cart/internal/eventstore"
 	"github.com/acme/cart/internal/dev/standin"
+	"github.com/acme/cart/internal/eventstore"
+	"github.com/acme/cart/internal/testing/commandtest"
 )
 
 // The adapter keeps the promises the command handler relies on, checked by
