@@ -71,3 +71,24 @@ func TestAsyncAbandonsABlockedCall(t *testing.T) {
 		t.Fatalf("abandon got %d, want the call's 3", v)
 	}
 }
+
+// BenchmarkAsync is what async adds to a call that answers at once: nothing
+// for a context that cannot end, a goroutine and a channel hand-off for one
+// that can.
+func BenchmarkAsync(b *testing.B) {
+	cancellable, cancel := context.WithCancel(context.Background())
+	b.Cleanup(cancel)
+	for _, bc := range []struct {
+		name string
+		ctx  context.Context
+	}{{"background", context.Background()}, {"cancellable", cancellable}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, _, err := async(bc.ctx, func() (int, error) { return 1, nil }, func(int, error) {}); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
