@@ -16,6 +16,20 @@
 // ignored (full replay), never trusted. Writing one is best effort: a failed
 // snapshot write is logged and never fails the command.
 //
+// # Cache and per-cart order
+//
+// A Handler keeps the decided state (cart, version, window) of its most
+// recently used carts, at most Options.CacheSize (default 10,000), and
+// serializes the commands on each cart: a command on a cached cart reads
+// nothing and costs one append, at the cached version. Several instances
+// stay correct because that expected revision decides: when another instance
+// wrote, the append fails, the handler reads only the events after the
+// cached version and decides again. A command that would end without
+// writing (refused by a rule, a no-op) on a cached cart first reads those
+// events too, since no append would tell it the cache is behind. An append
+// that may or may not have written, or a catch-up that fails, drops the
+// cart from the cache; the next command loads it from its snapshot.
+//
 // # Idempotency window
 //
 // A caller may send a command_id (a UUID). Every event records the ID of the

@@ -50,6 +50,11 @@ type Options struct {
 	// Backoff is the base of the jittered exponential backoff between
 	// attempts.
 	Backoff time.Duration
+	// CacheSize is how many carts' decided state (cart, version,
+	// idempotency window) the Handler keeps in memory, least recently used
+	// first out; 0 means DefaultCacheSize, negative disables the cache (every
+	// command then loads its cart from the snapshot and the events after it).
+	CacheSize int
 	// Log receives conflicts (debug) and failed snapshot writes (warn).
 	Log *slog.Logger
 	// Now is the clock of the metadata's time; nil means time.Now.
@@ -59,13 +64,18 @@ type Options struct {
 	Catalog Catalog
 }
 
-// Handler executes commands against carts. It holds no cart state between
-// calls (the event log is the truth), so any number of instances may run.
+// Handler executes commands against carts. It caches the state of recent
+// carts, but the event log stays the truth: every write is an append at the
+// version decided on, so any number of instances may run, each with its own
+// cache, and a cache that fell behind is found out by the append and caught
+// up from the events it missed.
 type Handler struct {
 	store EventStore
 	opts  Options
 	log   *slog.Logger
 	now   func() time.Time
+	cache *stateCache
+	locks *userLocks
 }
 
 // NewHandler builds a Handler on store.
@@ -82,7 +92,11 @@ func NewHandler(store EventStore, opts Options) *Handler {
 	if opts.Backoff <= 0 {
 		opts.Backoff = DefaultBackoff
 	}
-	h := &Handler{store: store, opts: opts, log: opts.Log, now: opts.Now}
+	if opts.CacheSize == 0 {
+		opts.CacheSize = DefaultCacheSize
+	}
+	h := &Handler{store: store, opts: opts, log: opts.Log, now: opts.Now,
+		cache: newStateCache(opts.CacheSize), locks: newUserLocks()}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -123,11 +137,13 @@ type Result struct {
 	Duplicate bool
 }
 
-// Handle executes cmd on env.UserID's cart: validate, load, recognise a
-// resent command, check the caller's expected version, decide, append at the
-// loaded version; on a concurrency conflict reload and decide again, up to
-// Options.MaxAttempts times. For a CheckoutCart the checkout ID is derived
-// from the command ID (any CheckoutID in cmd is replaced).
+// Handle executes cmd on env.UserID's cart: validate, take the cart from the
+// cache or load it, recognise a resent command, check the caller's expected
+// version, decide, append at the version decided on; on a concurrency
+// conflict read the events written since, and decide again, up to
+// Options.MaxAttempts times. Commands on one cart wait for each other (see
+// userLocks). For a CheckoutCart the checkout ID is derived from the command
+// ID (any CheckoutID in cmd is replaced).
 func (h *Handler) Handle(ctx context.Context, env Envelope, cmd cart.Command) (Result, error) {
 	dedupe := env.CommandID != ""
 	if !dedupe {
@@ -156,49 +172,149 @@ func (h *Handler) Handle(ctx context.Context, env Envelope, cmd cart.Command) (R
 		OnBehalfOf:    env.OnBehalfOf,
 		Reason:        env.Reason,
 	}
-	for attempt := 1; ; attempt++ {
-		st, err := h.load(ctx, env.UserID)
-		if err != nil {
-			return Result{}, fmt.Errorf("%s: %w", cmd.Name(), err)
+	unlock, err := h.locks.lock(ctx, env.UserID)
+	if err != nil {
+		return Result{}, fmt.Errorf("%s: waiting for the cart: %w", cmd.Name(), err)
+	}
+	defer unlock()
+	res, st, err := h.handle(ctx, env, cmd, meta, dedupe, h.cache.take(env.UserID))
+	h.cache.put(env.UserID, st)
+	return res, err
+}
+
+// handle runs the attempts of one command on st, the cached state (nil: not
+// cached). It returns, besides the outcome, the state to cache: the cart as
+// the store has it after the command, or nil when that is in doubt (an
+// error that may or may not have written, an undecodable event, ...), which
+// leaves the next command to load the cart afresh.
+//
+// A cached state may be behind the stream (another instance wrote). Writing
+// on it is safe, since the append is at the cached version and fails if the
+// stream moved on; answering without writing is not, so before a command
+// ends without an append (a rule refused it, it changes nothing, the
+// caller's expected version is ahead) the events after the cached version
+// are read once, and the command decided again if there were any.
+func (h *Handler) handle(ctx context.Context, env Envelope, cmd cart.Command, meta cart.Metadata, dedupe bool, st *state) (Result, *state, error) {
+	fresh := false // st is known to be the stream's latest state
+	if st == nil {
+		var err error
+		if st, err = h.load(ctx, env.UserID); err != nil {
+			return Result{}, nil, fmt.Errorf("%s: %w", cmd.Name(), err)
 		}
+		fresh = true
+	}
+	// catchUp reads what was written after st and marks st fresh.
+	catchUp := func() error {
+		if err := h.catchUp(ctx, env.UserID, st); err != nil {
+			return fmt.Errorf("%s: %w", cmd.Name(), err)
+		}
+		fresh = true
+		return nil
+	}
+	for attempt := 1; ; {
 		if dedupe {
+			// A command in the window is in the stream for good: the answer
+			// holds however far behind st is.
 			if prev, ok := st.window.lookup(env.CommandID); ok {
-				return h.duplicate(ctx, env, cmd, meta.CommandHash, prev)
+				res, err := h.duplicate(ctx, env, cmd, meta.CommandHash, prev)
+				return res, st, err
 			}
 		}
 		if env.ExpectedVersion != nil && *env.ExpectedVersion != st.version {
-			return Result{}, fmt.Errorf("%s: expected version %d, cart is at %d: %w", cmd.Name(), *env.ExpectedVersion, st.version, ErrVersionMismatch)
+			// Versions only grow: an expected version below st's is stale
+			// for sure; one above it may be the truth st has not seen yet.
+			if fresh || *env.ExpectedVersion < st.version {
+				return Result{}, st, fmt.Errorf("%s: expected version %d, cart is at %d: %w", cmd.Name(), *env.ExpectedVersion, st.version, ErrVersionMismatch)
+			}
+			if err := catchUp(); err != nil {
+				return Result{}, nil, err
+			}
+			continue
 		}
 		priced, err := h.priced(ctx, st.cart, cmd)
 		if err != nil {
-			return Result{}, fmt.Errorf("%s: %w", cmd.Name(), err)
+			// The catalog failed (an outage): st is still the cart's truth.
+			return Result{}, st, fmt.Errorf("%s: %w", cmd.Name(), err)
 		}
 		events, err := cart.Decide(st.cart, priced)
-		if err != nil {
-			return Result{}, fmt.Errorf("%s: %w", cmd.Name(), err)
-		}
-		if len(events) == 0 {
-			return Result{Version: st.version}, nil
-		}
-		meta.Time = h.now().UTC()
-		version, err := h.store.AppendEvents(ctx, env.UserID, st.version, meta, events)
-		if errors.Is(err, cart.ErrConcurrencyConflict) && attempt < h.opts.MaxAttempts {
-			h.log.DebugContext(ctx, "concurrency conflict; deciding again", "user_id", env.UserID, "command", cmd.Name(), "attempt", attempt)
-			if err := h.backoff(ctx, attempt); err != nil {
-				return Result{}, fmt.Errorf("%s: %w", cmd.Name(), err)
+		if (err != nil || len(events) == 0) && !fresh {
+			if err := catchUp(); err != nil {
+				return Result{}, nil, err
 			}
 			continue
 		}
 		if err != nil {
-			return Result{}, fmt.Errorf("%s: after %d attempts: %w", cmd.Name(), attempt, err)
+			return Result{}, st, fmt.Errorf("%s: %w", cmd.Name(), err)
 		}
-		h.maybeSnapshot(ctx, env.UserID, st, version, meta, events)
-		res := Result{Version: version}
-		if co, ok := events[len(events)-1].(cart.CartCheckedOut); ok {
-			res.Checkout = &co
+		if len(events) == 0 {
+			return Result{Version: st.version}, st, nil
 		}
-		return res, nil
+		meta.Time = h.now().UTC()
+		version, err := h.store.AppendEvents(ctx, env.UserID, st.version, meta, events)
+		if errors.Is(err, cart.ErrConcurrencyConflict) && (!fresh || attempt < h.opts.MaxAttempts) {
+			h.log.DebugContext(ctx, "concurrency conflict; deciding again", "user_id", env.UserID, "command", cmd.Name(), "attempt", attempt, "cached", !fresh)
+			// A cached state that was behind is no contention and no
+			// attempt: catch up at once. Another writer that won on the
+			// latest state is: wait a little, so that both do not collide
+			// again in lockstep.
+			if fresh {
+				if err := h.backoff(ctx, attempt); err != nil {
+					return Result{}, st, fmt.Errorf("%s: %w", cmd.Name(), err)
+				}
+				attempt++
+			}
+			if err := catchUp(); err != nil {
+				return Result{}, nil, err
+			}
+			continue
+		}
+		if errors.Is(err, cart.ErrConcurrencyConflict) {
+			// Refused, so nothing was written: st is behind but true.
+			return Result{}, st, fmt.Errorf("%s: after %d attempts: %w", cmd.Name(), attempt, err)
+		}
+		if err != nil {
+			// The append may have written (a lost response, a timeout): only
+			// the stream can tell, so the next command loads it.
+			return Result{}, nil, fmt.Errorf("%s: after %d attempts: %w", cmd.Name(), attempt, err)
+		}
+		if version != st.version+int64(len(events)) {
+			// Not where this append should have put the events: trust
+			// neither st nor a snapshot of it; the next command loads.
+			h.log.WarnContext(ctx, "append answered an unexpected version; dropping the cached cart", "user_id", env.UserID, "version", version, "expected", st.version+int64(len(events)))
+			return h.result(version, events), nil, nil
+		}
+		for _, e := range events {
+			st.apply(st.version+1, e, meta)
+		}
+		h.maybeSnapshot(ctx, env.UserID, st)
+		return h.result(version, events), st, nil
 	}
+}
+
+// result is the response of a command that appended events up to version.
+func (h *Handler) result(version int64, events []cart.Event) Result {
+	res := Result{Version: version}
+	if co, ok := events[len(events)-1].(cart.CartCheckedOut); ok {
+		res.Checkout = &co
+	}
+	return res
+}
+
+// catchUp folds into st the events written after st.version: only the tail,
+// never the snapshot again, since st already holds everything before it. On
+// an error st may be half caught up and must not be used any more.
+func (h *Handler) catchUp(ctx context.Context, userID string, st *state) error {
+	err := h.store.LoadEvents(ctx, userID, st.version+1, func(rev int64, e cart.Event, m cart.Metadata) error {
+		if rev != st.version+1 {
+			return fmt.Errorf("event at revision %d after version %d", rev, st.version)
+		}
+		st.apply(rev, e, m)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("read cart after version %d: %w", st.version, err)
+	}
+	return nil
 }
 
 // duplicate answers a resent command from the window: the first attempt's
@@ -305,26 +421,23 @@ func (h *Handler) loadFromSnapshot(ctx context.Context, userID string) (*state, 
 	return st, nil
 }
 
-// maybeSnapshot writes a snapshot once enough events piled up since the last
-// one. It is best effort: the command already succeeded, so a failure is
-// only logged (the next command tries again).
-func (h *Handler) maybeSnapshot(ctx context.Context, userID string, st *state, version int64, meta cart.Metadata, events []cart.Event) {
-	if h.opts.SnapshotEvery <= 0 || version-st.snapshotVersion < int64(h.opts.SnapshotEvery) {
+// maybeSnapshot writes a snapshot of st, the state after a command, once
+// enough events piled up since the last one. It is best effort: the command
+// already succeeded, so a failure is only logged (the next command tries
+// again).
+func (h *Handler) maybeSnapshot(ctx context.Context, userID string, st *state) {
+	if h.opts.SnapshotEvery <= 0 || st.version-st.snapshotVersion < int64(h.opts.SnapshotEvery) {
 		return
-	}
-	if version != st.version+int64(len(events)) {
-		return // not where this append should have put the events: leave it to the next load
-	}
-	for _, e := range events {
-		st.apply(st.version+1, e, meta)
 	}
 	data, err := encodeSnapshot(userID, st)
 	if err == nil {
 		err = h.store.WriteSnapshot(ctx, userID, data)
 	}
 	if err != nil {
-		h.log.WarnContext(ctx, "cart snapshot not written", "user_id", userID, "version", version, "err", err)
+		h.log.WarnContext(ctx, "cart snapshot not written", "user_id", userID, "version", st.version, "err", err)
+		return
 	}
+	st.snapshotVersion = st.version
 }
 
 // backoff waits before attempt+1, jittered so that writers that collided do

@@ -229,7 +229,8 @@ func TestHandleExpectedVersion(t *testing.T) {
 	}
 }
 
-// A concurrent writer slips in between load and append: the handler decides
+// A concurrent writer (another instance: inside one, commands on a cart
+// wait for each other) slips in between load and append: the handler decides
 // again on the new state; with the caller's own expected version it must
 // not, and answers ErrVersionMismatch.
 func TestHandleConcurrencyConflict(t *testing.T) {
@@ -237,8 +238,9 @@ func TestHandleConcurrencyConflict(t *testing.T) {
 	t.Run("reloads and decides again", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(command.Options{})
+		other := fixture{mem: f.mem, spy: f.spy, h: command.NewHandler(f.mem, priced(command.Options{}))}
 		f.do(t, command.Envelope{UserID: "u"}, addItem("a", 1))
-		f.spy.BeforeNextAppend(func() { f.do(t, command.Envelope{UserID: "u"}, addItem("a", 1)) })
+		f.spy.BeforeNextAppend(func() { other.do(t, command.Envelope{UserID: "u"}, addItem("a", 1)) })
 		res := f.do(t, command.Envelope{UserID: "u"}, addItem("a", 1))
 		if res.Version != 2 {
 			t.Fatalf("version %d, want 2 (after the concurrent write at 1)", res.Version)
@@ -250,8 +252,9 @@ func TestHandleConcurrencyConflict(t *testing.T) {
 	t.Run("the caller's expected version is not retried", func(t *testing.T) {
 		t.Parallel()
 		f := newFixture(command.Options{})
+		other := fixture{mem: f.mem, spy: f.spy, h: command.NewHandler(f.mem, priced(command.Options{}))}
 		f.do(t, command.Envelope{UserID: "u"}, addItem("a", 1))
-		f.spy.BeforeNextAppend(func() { f.do(t, command.Envelope{UserID: "u"}, addItem("b", 1)) })
+		f.spy.BeforeNextAppend(func() { other.do(t, command.Envelope{UserID: "u"}, addItem("b", 1)) })
 		_, err := f.h.Handle(testCtx(t), command.Envelope{UserID: "u", ExpectedVersion: ptr(int64(0))}, addItem("a", 1))
 		if !errors.Is(err, command.ErrVersionMismatch) {
 			t.Fatalf("Handle = %v, want ErrVersionMismatch", err)

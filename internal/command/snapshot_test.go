@@ -52,6 +52,9 @@ func TestSnapshotKeepsTheWindowAndTheCart(t *testing.T) {
 	}
 	f.do(t, command.Envelope{UserID: "u"}, addItem("b", 7))
 
+	// A new handler (a restart) has no cached state: it starts from the
+	// snapshot.
+	f.h = command.NewHandler(f.spy, priced(command.Options{SnapshotEvery: 5}))
 	f.spy.Reset()
 	res := f.do(t, command.Envelope{UserID: "u", CommandID: early}, addItem("a", 2))
 	if !res.Duplicate || res.Version != first.Version {
@@ -126,8 +129,11 @@ func TestUntrustworthySnapshotsAreIgnored(t *testing.T) {
 			if err := f.mem.WriteSnapshot(testCtx(t), "u", data); err != nil {
 				t.Fatal(err)
 			}
-			// With the true quantity 2 this is allowed; the lying snapshot's 90 would forbid it.
-			res, err := f.h.Handle(testCtx(t), command.Envelope{UserID: "u"}, addItem("a", 10))
+			// With the true quantity 2 this is allowed; the lying snapshot's
+			// 90 would forbid it. A new handler (a restart) has no cached
+			// state, so it reads the snapshot.
+			restarted := command.NewHandler(f.spy, priced(command.Options{}))
+			res, err := restarted.Handle(testCtx(t), command.Envelope{UserID: "u"}, addItem("a", 10))
 			if err != nil || res.Version != 2 {
 				t.Fatalf("Handle = %+v, %v; want version 2 decided on the stream", res, err)
 			}

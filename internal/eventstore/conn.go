@@ -158,7 +158,19 @@ func (l *lease) finish(ctx context.Context, err error) error {
 // caller stops waiting (abandoned is true, err is ctx's), abandon receives
 // the call's results once it returns, to release what it holds and end the
 // lease: the caller must not.
+//
+// A context that can never end (ctx.Done() is nil: no deadline, no cancel)
+// gives the caller nothing to stop waiting for, so the goroutine would only
+// add a spawn and a channel hand-off to every call: call runs on the
+// caller's goroutine instead, which waits exactly as long either way. Every
+// other context keeps the goroutine, even while the store answers: a call
+// that finds the client healthy can still land in a rediscovery that another
+// call's failure just started, and only the goroutine bounds its wait.
 func async[T any](ctx context.Context, call func() (T, error), abandon func(T, error)) (v T, abandoned bool, err error) {
+	if ctx.Done() == nil {
+		v, err = call()
+		return v, false, err
+	}
 	type result struct {
 		v   T
 		err error

@@ -83,10 +83,13 @@ func (s *Store) read(ctx context.Context, open func(*esdb.Client, context.Contex
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	// The read gets its own cancel so that returning early ends the stream;
+	// async is given the caller's context, which tells whether anyone can
+	// stop waiting at all (the derived one always could).
+	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	rs, abandoned, err := async(ctx, func() (*esdb.ReadStream, error) {
-		return open(l.c.client, ctx)
+		return open(l.c.client, rctx)
 	}, func(rs *esdb.ReadStream, err error) {
 		if rs != nil {
 			rs.Close()

@@ -141,7 +141,7 @@ func TestAppendThenRead(t *testing.T) {
 			t.Errorf("event %d: position %v not after %v", i, e.Position, got[i-1].Position)
 		}
 	}
-	if want := EventID(m.CommandID, m.CommandHash, 1).String(); got[1].EventID != want {
+	if want := EventID(m.CommandID, m.CommandHash, 1, got[1].Data).String(); got[1].EventID != want {
 		t.Errorf("event 1 ID = %s, want the derived %s", got[1].EventID, want)
 	}
 	var data map[string]any

@@ -2,6 +2,8 @@ package eventstore
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -18,12 +20,17 @@ import (
 var eventIDNamespace = uuid.MustParse("6f1d2b9e-3c54-4f0e-9a57-2f3b8d1c0e41")
 
 // EventID is the ID of the i-th event written for a command: derived from the
-// command's ID and fingerprint, so that EventStoreDB's own idempotence check
-// recognises a resent batch (same IDs at the same expected revision) while a
-// different command that reuses the ID gets different event IDs and a
-// conflict instead of a false "already written".
-func EventID(commandID, commandHash string, i int) uuid.UUID {
-	return uuid.NewSHA1(eventIDNamespace, []byte(commandID+"\x00"+commandHash+"\x00"+strconv.Itoa(i)))
+// command's ID and fingerprint and from the event's own data, so that
+// EventStoreDB's idempotence check recognises a resent batch (same IDs at
+// the same expected revision) only when it would write exactly the same
+// events. A different command that reuses the ID, or the same command
+// decided differently (a price changed in between, or a replica deciding on
+// a cart it has not caught up with), gets different IDs and a conflict
+// instead of a false "already written" that would leave the deciding
+// replica believing in events the stream does not hold.
+func EventID(commandID, commandHash string, i int, data []byte) uuid.UUID {
+	sum := sha256.Sum256(data)
+	return uuid.NewSHA1(eventIDNamespace, []byte(commandID+"\x00"+commandHash+"\x00"+strconv.Itoa(i)+"\x00"+hex.EncodeToString(sum[:])))
 }
 
 // AppendEvents appends a command's events to userID's stream if the stream's
@@ -62,7 +69,7 @@ func (s *Store) AppendEvents(ctx context.Context, userID string, expected int64,
 			Metadata:    md,
 		}
 		if meta.CommandID != "" {
-			data[i].EventID = EventID(meta.CommandID, meta.CommandHash, i)
+			data[i].EventID = EventID(meta.CommandID, meta.CommandHash, i, b)
 		}
 	}
 	wr, err := s.appendRaw(ctx, stream, exp, data...)

@@ -16,7 +16,9 @@ type Spy struct {
 
 	mu             sync.Mutex
 	eventsRead     int
+	loads          int
 	appends        int
+	snapshotReads  int
 	snapshotWrites int
 	loseResponses  int    // successful appends still to report as failed
 	snapshotErr    error  // returned by WriteSnapshot instead of writing
@@ -59,6 +61,31 @@ func (s *Spy) EventsRead() int {
 	return s.eventsRead
 }
 
+// Loads is how many LoadEvents calls reached the store since the last
+// Reset, whatever they delivered: a read that finds nothing new still costs
+// a round trip.
+func (s *Spy) Loads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loads
+}
+
+// SnapshotReads is how many ReadSnapshot calls reached the store since the
+// last Reset.
+func (s *Spy) SnapshotReads() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.snapshotReads
+}
+
+// Calls is how many calls of any kind reached the store since the last
+// Reset: the round trips a command cost.
+func (s *Spy) Calls() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.loads + s.appends + s.snapshotReads + s.snapshotWrites
+}
+
 // Appends is how many appends reached the store since the last Reset.
 func (s *Spy) Appends() int {
 	s.mu.Lock()
@@ -77,11 +104,14 @@ func (s *Spy) SnapshotWrites() int {
 func (s *Spy) Reset() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.eventsRead, s.appends, s.snapshotWrites = 0, 0, 0
+	s.eventsRead, s.loads, s.appends, s.snapshotReads, s.snapshotWrites = 0, 0, 0, 0, 0
 }
 
 // LoadEvents implements command.EventStore, counting the events delivered.
 func (s *Spy) LoadEvents(ctx context.Context, userID string, from int64, fn func(int64, cart.Event, cart.Metadata) error) error {
+	s.mu.Lock()
+	s.loads++
+	s.mu.Unlock()
 	return s.Store.LoadEvents(ctx, userID, from, func(rev int64, e cart.Event, m cart.Metadata) error {
 		s.mu.Lock()
 		s.eventsRead++
@@ -115,6 +145,9 @@ func (s *Spy) AppendEvents(ctx context.Context, userID string, expected int64, m
 
 // ReadSnapshot implements command.EventStore.
 func (s *Spy) ReadSnapshot(ctx context.Context, userID string) ([]byte, error) {
+	s.mu.Lock()
+	s.snapshotReads++
+	s.mu.Unlock()
 	return s.Store.ReadSnapshot(ctx, userID)
 }
 

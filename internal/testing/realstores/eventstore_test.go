@@ -141,10 +141,10 @@ func testReadStream(t *testing.T, s *eventstore.Store) {
 			t.Errorf("event %d: position %v not after %v", i, e.Position, got[i-1].Position)
 		}
 	}
-	if want := eventstore.EventID(m1.CommandID, m1.CommandHash, 1).String(); got[1].EventID != want {
+	if want := eventstore.EventID(m1.CommandID, m1.CommandHash, 1, got[1].Data).String(); got[1].EventID != want {
 		t.Errorf("event 1 ID = %s, want the derived %s", got[1].EventID, want)
 	}
-	if want := eventstore.EventID(m2.CommandID, m2.CommandHash, 0).String(); got[2].EventID != want {
+	if want := eventstore.EventID(m2.CommandID, m2.CommandHash, 0, got[2].Data).String(); got[2].EventID != want {
 		t.Errorf("event 2 ID = %s, want the derived %s", got[2].EventID, want)
 	}
 	var data map[string]any
