@@ -21,8 +21,8 @@ func TestParseConfig(t *testing.T) {
 			check: func(t *testing.T, c config) {
 				s := c.Service
 				if s.Listen != "127.0.0.1:50052" || s.ESDBURL != "esdb://127.0.0.1:2113?tls=false" ||
-					s.MongoURI != "mongodb://127.0.0.1:27017/" || s.MongoDB != "cart" || s.AdminListen != "" ||
-					s.MaxWait != 10*time.Second || c.Log.Level != "info" {
+					s.MongoURI != "mongodb://127.0.0.1:27017/" || s.MongoDB != "cart" || s.AdminListen != "127.0.0.1:50053" ||
+					s.MaxWait != 10*time.Second || c.Log.Level != "info" || !s.Security.InsecureNoAuth || !s.Security.Reflection {
 					t.Errorf("defaults = %+v", c)
 				}
 			},
@@ -62,7 +62,13 @@ func TestParseConfig(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			getenv := func(k string) string { return tt.env[k] }
+			getenv := func(k string) string {
+				if v, ok := tt.env[k]; ok {
+					return v
+				}
+				// query-svc cannot start without deciding who may call.
+				return map[string]string{"CART_INSECURE_NO_AUTH": "true"}[k]
+			}
 			c, err := parseConfig(tt.args, getenv, io.Discard)
 			if len(tt.wantErr) > 0 {
 				if err == nil {

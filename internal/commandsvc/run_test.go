@@ -15,6 +15,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/acme/cart/internal/api/rpc"
+	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/catalog"
 	"github.com/acme/cart/internal/commandsvc"
 	"github.com/acme/cart/internal/dev/standin"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
@@ -37,7 +39,15 @@ func TestConfigValidateReportsEverything(t *testing.T) {
 	if strings.Contains(err.Error(), "s3cret") {
 		t.Errorf("Validate error shows the password: %v", err)
 	}
-	if err := (commandsvc.Config{}).WithDefaults().Validate(); err != nil {
+	for _, want := range []string{"auth-jwks", "catalog"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate error does not say that %s is required: %v", want, err)
+		}
+	}
+	// The defaults validate once the two things with no safe default are
+	// given: who may call, and where prices come from.
+	if err := (commandsvc.Config{ServerConfig: rpc.ServerConfig{Security: rpc.SecurityConfig{InsecureNoAuth: true}},
+		CatalogFile: "catalog.json"}).WithDefaults().Validate(); err != nil {
 		t.Errorf("defaults do not validate: %v", err)
 	}
 }
@@ -70,7 +80,9 @@ func service(t *testing.T, esdbURL string) (*grpc.ClientConn, func() error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- commandsvc.Run(ctx, commandsvc.Config{ServerConfig: rpc.ServerConfig{Listener: lis, HealthInterval: 20 * time.Millisecond}, ESDBURL: esdbURL}, nil)
+		done <- commandsvc.Run(ctx, commandsvc.Config{
+			ServerConfig: rpc.ServerConfig{Listener: lis, HealthInterval: 20 * time.Millisecond, Security: rpc.SecurityConfig{InsecureNoAuth: true}},
+			ESDBURL:      esdbURL, Catalog: priceOfA(t)}, nil)
 	}()
 	stopped := false
 	stop := func() error {
@@ -169,4 +181,14 @@ func TestRunStartsBeforeTheStore(t *testing.T) {
 	if err := stop(); err != nil {
 		t.Fatalf("Run returned %v after cancellation; want nil", err)
 	}
+}
+
+// priceOfA is the catalog of these tests: product "a" at EUR 1.
+func priceOfA(t *testing.T) *catalog.Static {
+	t.Helper()
+	c, err := catalog.NewStatic(map[string]cart.Money{"a": {CurrencyCode: "EUR", Units: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }

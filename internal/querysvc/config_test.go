@@ -16,7 +16,8 @@ func TestConfigValidate(t *testing.T) {
 		cfg  Config
 		want []string // substrings of the error; none: valid
 	}{
-		{name: "defaults are valid", cfg: Config{}.WithDefaults()},
+		{name: "defaults are valid once auth is decided", cfg: Config{ServerConfig: rpc.ServerConfig{Security: rpc.SecurityConfig{InsecureNoAuth: true}}}.WithDefaults()},
+		{name: "auth is never off by default", cfg: Config{}.WithDefaults(), want: []string{"auth-jwks: required"}},
 		{
 			name: "every problem at once",
 			cfg: Config{

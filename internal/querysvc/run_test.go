@@ -56,7 +56,7 @@ func startService(t testing.TB) *service {
 		t.Fatal(err)
 	}
 	cfg := querysvc.Config{
-		ServerConfig: rpc.ServerConfig{Listener: lis, HealthInterval: 50 * time.Millisecond},
+		ServerConfig: rpc.ServerConfig{Listener: lis, HealthInterval: 50 * time.Millisecond, Security: rpc.SecurityConfig{InsecureNoAuth: true}},
 		ESDBURL:      esdb.ConnectionString(),
 		MongoURI:     "mongodb://" + px.Addr() + "/?serverSelectionTimeoutMS=300",
 		MongoDB:      "cart",

@@ -6,16 +6,20 @@ package stack
 
 import (
 	"context"
+	_ "embed"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"path/filepath"
 	"sync"
 	"time"
 
+	"github.com/acme/cart/internal/api/guard"
 	"github.com/acme/cart/internal/api/rpc"
 	"github.com/acme/cart/internal/commandsvc"
+	"github.com/acme/cart/internal/dev/devauth"
 	"github.com/acme/cart/internal/dev/embeddedmongo"
 	"github.com/acme/cart/internal/dev/standin"
 	"github.com/acme/cart/internal/querysvc"
@@ -38,7 +42,10 @@ type Config struct {
 	MongoDB string
 	// SnapshotEvery is passed to command-svc (0: its default).
 	SnapshotEvery int
-	Log           *slog.Logger
+	// RateLimit bounds commands per principal (zero: command-svc's flag
+	// defaults; PerSecond < 0: off, for benchmarks).
+	RateLimit guard.RateLimit
+	Log       *slog.Logger
 }
 
 // Defaults the local stack listens on; see the README.
@@ -57,6 +64,11 @@ type Stack struct {
 	CommandAddr, QueryAddr, AdminAddr string
 	// ESDBURL and MongoURI are the stores' connection strings.
 	ESDBURL, MongoURI string
+	// Tokens mints bearer tokens the services accept (the dev key under
+	// DataDir/auth); CatalogFile is the price list command-svc reads,
+	// reloaded when edited.
+	Tokens      *devauth.Minter
+	CatalogFile string
 
 	esdb         *standin.Server
 	mongo        *embeddedmongo.Server
@@ -106,6 +118,22 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	}
 	s.MongoURI = s.mongo.URI()
 
+	if s.Tokens, err = devauth.Ensure(filepath.Join(cfg.DataDir, "auth")); err != nil {
+		return nil, fmt.Errorf("stack: dev signing key: %w", err)
+	}
+	if s.CatalogFile, err = ensureCatalog(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("stack: catalog: %w", err)
+	}
+	vc := s.Tokens.VerifierConfig()
+	security := rpc.SecurityConfig{AuthJWKS: vc.JWKS, AuthIssuer: vc.Issuer, AuthAudience: vc.Audience, Reflection: true}
+	rate := cfg.RateLimit
+	switch {
+	case rate.PerSecond < 0:
+		rate = guard.RateLimit{}
+	case rate.PerSecond == 0:
+		rate = guard.RateLimit{PerSecond: commandsvc.DefaultRatePerSecond, Burst: commandsvc.DefaultRateBurst}
+	}
+
 	cmdLis, err := net.Listen("tcp", cfg.CommandListen)
 	if err != nil {
 		return nil, fmt.Errorf("stack: command-svc: %w", err)
@@ -131,14 +159,16 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.stopServices = stopServices
 	s.spawn(&s.services, "command-svc", func() error {
 		return commandsvc.Run(runCtx, commandsvc.Config{
-			ServerConfig:  rpc.ServerConfig{Listener: cmdLis},
+			ServerConfig:  rpc.ServerConfig{Listener: cmdLis, Security: security},
 			ESDBURL:       s.ESDBURL,
+			CatalogFile:   s.CatalogFile,
+			RateLimit:     rate,
 			SnapshotEvery: cfg.SnapshotEvery,
 		}, log.With("service", "command-svc"))
 	})
 	s.spawn(&s.services, "query-svc", func() error {
 		return querysvc.Run(runCtx, querysvc.Config{
-			ServerConfig:  rpc.ServerConfig{Listener: qryLis},
+			ServerConfig:  rpc.ServerConfig{Listener: qryLis, Security: security},
 			AdminListener: adminLis,
 			ESDBURL:       s.ESDBURL,
 			MongoURI:      s.MongoURI,
@@ -205,4 +235,25 @@ func (s *Stack) Close() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return errors.Join(s.errs...)
+}
+
+//go:embed sample-catalog.json
+var sampleCatalog []byte
+
+// ensureCatalog writes the sample price list into dataDir on the first
+// start and keeps it afterwards, so that a developer can edit prices while
+// the stack runs (command-svc reloads the file) and see PRICE_CHANGED.
+func ensureCatalog(dataDir string) (string, error) {
+	path := filepath.Join(dataDir, "catalog.json")
+	if _, err := os.Stat(path); err == nil {
+		return path, nil
+	}
+	if err := os.MkdirAll(dataDir, 0o755); err != nil {
+		return "", err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, sampleCatalog, 0o644); err != nil {
+		return "", err
+	}
+	return path, os.Rename(tmp, path)
 }

@@ -94,8 +94,9 @@ func (e *env) startWriter(users ...string) *writer {
 			case <-tick.C:
 			}
 			u := users[i%len(users)]
+			product := fmt.Sprintf("sku-%d", i%4)
 			resp, err := e.cmd.AddItem(ctx(e.t), &cartv1.AddItemRequest{
-				UserId: u, ProductId: fmt.Sprintf("sku-%d", i%4), Quantity: 1, UnitPrice: eur(int64(1+i%3), 0),
+				UserId: u, ProductId: product, Quantity: 1, UnitPrice: e.show(product, eur(int64(1+i%3), 0)),
 			})
 			if err != nil {
 				e.t.Errorf("AddItem(%s): %v", u, err)

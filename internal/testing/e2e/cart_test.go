@@ -20,6 +20,9 @@ func eur(units int64, nanos int32) *cartv1.Money {
 
 func (e *env) add(user, product string, qty int32, price *cartv1.Money) int64 {
 	e.t.Helper()
+	if price != nil {
+		e.show(product, price)
+	}
 	resp, err := e.cmd.AddItem(ctx(e.t), &cartv1.AddItemRequest{UserId: user, ProductId: product, Quantity: qty, UnitPrice: price})
 	if err != nil {
 		e.t.Fatalf("AddItem(%s, %s): %v", user, product, err)
@@ -115,7 +118,7 @@ func TestCommandsBecomeVisibleInGetCart(t *testing.T) {
 	if err != nil || clr.GetVersion() != co.GetVersion() {
 		t.Fatalf("clearing an empty cart = %v, %v; want success at version %d", clr, err, co.GetVersion())
 	}
-	_, err = e.cmd.AddItem(c, &cartv1.AddItemRequest{UserId: "alice", ProductId: "x", Quantity: 1, UnitPrice: eur(1, 0), ExpectedVersion: proto.Int64(0)})
+	_, err = e.cmd.AddItem(c, &cartv1.AddItemRequest{UserId: "alice", ProductId: "x", Quantity: 1, UnitPrice: e.show("x", eur(1, 0)), ExpectedVersion: proto.Int64(0)})
 	if status.Code(err) != codes.Aborted {
 		t.Fatalf("stale expected_version: %v", err)
 	}
@@ -136,7 +139,7 @@ func TestConcurrentWritersOnOneCart(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := 0; i < each; i++ {
-				resp, err := e.cmd.AddItem(ctx(t), &cartv1.AddItemRequest{UserId: "hot", ProductId: "sku-1", Quantity: 1, UnitPrice: eur(1, 0)})
+				resp, err := e.cmd.AddItem(ctx(t), &cartv1.AddItemRequest{UserId: "hot", ProductId: "sku-1", Quantity: 1, UnitPrice: e.show("sku-1", eur(1, 0))})
 				if err != nil {
 					t.Errorf("AddItem: %v", err)
 					return

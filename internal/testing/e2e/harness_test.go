@@ -9,12 +9,17 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
 
+	"github.com/acme/cart/internal/api/guard"
 	"github.com/acme/cart/internal/api/rpc"
+	"github.com/acme/cart/internal/auth"
+	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/catalog"
 	"github.com/acme/cart/internal/commandsvc"
+	"github.com/acme/cart/internal/dev/devauth"
 	"github.com/acme/cart/internal/dev/embeddedmongo"
 	"github.com/acme/cart/internal/dev/standin"
 	"github.com/acme/cart/internal/projection"
@@ -38,7 +43,63 @@ type env struct {
 	// decode is query-svc's event decoder from its next (re)start on; nil:
 	// the default. Tests set it to play a deploy that reads new events.
 	decode projection.Decoder
+	// tokens signs the bearer tokens the services verify (a dev key in a
+	// temporary directory); the clients above call as a backend service
+	// with cart:any and cart:admin unless a call says otherwise (as).
+	tokens *devauth.Minter
+	// prices is command-svc's catalog; tests set the price a request
+	// shows (show) before sending it.
+	prices *catalog.Static
+	// rate is command-svc's rate limit (zero: off).
+	rate guard.RateLimit
 }
+
+// serviceSubject is who the default clients are: a backend service.
+const serviceSubject = "e2e-service"
+
+// security is how the services verify callers in these tests: real JWTs.
+func (e *env) security() rpc.SecurityConfig {
+	vc := e.tokens.VerifierConfig()
+	return rpc.SecurityConfig{AuthJWKS: vc.JWKS, AuthIssuer: vc.Issuer, AuthAudience: vc.Audience, Reflection: true}
+}
+
+// token mints a bearer token for sub with scopes, valid for a minute.
+func (e *env) token(sub string, scopes ...string) string {
+	e.t.Helper()
+	tok, err := e.tokens.Mint(sub, scopes, time.Minute)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return tok
+}
+
+// as is a call context that authenticates as sub with scopes instead of
+// the default service token.
+func (e *env) as(sub string, scopes ...string) context.Context {
+	return metadata.AppendToOutgoingContext(ctx(e.t), "authorization", "Bearer "+e.token(sub, scopes...))
+}
+
+// show makes the catalog price product at m, the price the request about
+// to be sent shows, and returns m.
+func (e *env) show(product string, m *cartv1.Money) *cartv1.Money {
+	e.t.Helper()
+	if err := e.prices.Set(product, cart.Money{CurrencyCode: m.GetCurrencyCode(), Units: m.GetUnits(), Nanos: m.GetNanos()}); err != nil {
+		e.t.Fatal(err)
+	}
+	return m
+}
+
+// bearer sends a token with every call that does not carry its own.
+type bearer string
+
+func (b bearer) GetRequestMetadata(ctx context.Context, _ ...string) (map[string]string, error) {
+	if md, ok := metadata.FromOutgoingContext(ctx); ok && len(md.Get("authorization")) > 0 {
+		return nil, nil
+	}
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearer) RequireTransportSecurity() bool { return false }
 
 func logger(t *testing.T) *slog.Logger {
 	if os.Getenv("E2E_LOG") != "" {
@@ -49,7 +110,11 @@ func logger(t *testing.T) *slog.Logger {
 
 func newEnv(t *testing.T) *env {
 	t.Helper()
-	e := &env{t: t, esdb: standin.Start(t)}
+	e := &env{t: t, esdb: standin.Start(t), prices: &catalog.Static{}}
+	var err error
+	if e.tokens, err = devauth.Ensure(t.TempDir()); err != nil {
+		t.Fatal(err)
+	}
 	mongo := embeddedmongo.StartForTest(t)
 	e.mongoURI = mongo.URI()
 	e.mongoDB = mongo.NewDatabaseName(t)
@@ -58,7 +123,8 @@ func newEnv(t *testing.T) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- commandsvc.Run(ctx, commandsvc.Config{ServerConfig: rpc.ServerConfig{Listener: lis}, ESDBURL: e.esdb.ConnectionString(), SnapshotEvery: 20}, logger(t).With("service", "command-svc"))
+		done <- commandsvc.Run(ctx, commandsvc.Config{ServerConfig: rpc.ServerConfig{Listener: lis, Security: e.security()},
+			ESDBURL: e.esdb.ConnectionString(), SnapshotEvery: 20, Catalog: e.prices, RateLimit: e.rate}, logger(t).With("service", "command-svc"))
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -66,7 +132,7 @@ func newEnv(t *testing.T) *env {
 			t.Errorf("command-svc: %v", err)
 		}
 	})
-	conn := dial(t, lis.Addr().String())
+	conn := e.dial(lis.Addr().String())
 	waitServing(t, conn)
 	e.cmd = cartv1.NewCartCommandServiceClient(conn)
 
@@ -78,9 +144,9 @@ func newEnv(t *testing.T) *env {
 			e.stopQuery()
 		}
 	})
-	qconn := dial(t, e.queryAddr)
+	qconn := e.dial(e.queryAddr)
 	e.query = cartv1.NewCartQueryServiceClient(qconn)
-	e.admin = cartv1.NewCartAdminServiceClient(dial(t, e.adminAddr))
+	e.admin = cartv1.NewCartAdminServiceClient(e.dial(e.adminAddr))
 	waitServing(t, qconn)
 	return e
 }
@@ -108,7 +174,7 @@ func (e *env) runQuery(lis, admin net.Listener) {
 	done := make(chan error, 1)
 	go func() {
 		done <- querysvc.Run(ctx, querysvc.Config{
-			ServerConfig:  rpc.ServerConfig{Listener: lis, HealthInterval: 100 * time.Millisecond},
+			ServerConfig:  rpc.ServerConfig{Listener: lis, HealthInterval: 100 * time.Millisecond, Security: e.security()},
 			AdminListener: admin,
 			ESDBURL:       e.esdb.ConnectionString(),
 			MongoURI:      e.mongoURI,
@@ -140,11 +206,14 @@ func relisten(t *testing.T, addr string) net.Listener {
 	}
 }
 
-func insecureCreds() credentials.TransportCredentials { return insecure.NewCredentials() }
+func (e *env) dial(addr string, opts ...grpc.DialOption) *grpc.ClientConn {
+	e.t.Helper()
+	return dial(e.t, addr, append([]grpc.DialOption{grpc.WithPerRPCCredentials(bearer(e.token(serviceSubject, auth.ScopeAny, auth.ScopeAdmin)))}, opts...)...)
+}
 
-func dial(t *testing.T, addr string) *grpc.ClientConn {
+func dial(t *testing.T, addr string, opts ...grpc.DialOption) *grpc.ClientConn {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

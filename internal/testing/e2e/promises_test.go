@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 
 	"github.com/acme/cart/internal/api/rpc"
+	"github.com/acme/cart/internal/auth"
 	"github.com/acme/cart/internal/commandsvc"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
@@ -37,7 +38,8 @@ func (e *env) startCommandSvc(opts ...grpc.DialOption) cartv1.CartCommandService
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- commandsvc.Run(ctx, commandsvc.Config{ServerConfig: rpc.ServerConfig{Listener: lis}, ESDBURL: e.esdb.ConnectionString()}, logger(e.t))
+		done <- commandsvc.Run(ctx, commandsvc.Config{ServerConfig: rpc.ServerConfig{Listener: lis, Security: e.security()},
+			ESDBURL: e.esdb.ConnectionString(), Catalog: e.prices}, logger(e.t))
 	}()
 	e.t.Cleanup(func() {
 		cancel()
@@ -46,12 +48,7 @@ func (e *env) startCommandSvc(opts ...grpc.DialOption) cartv1.CartCommandService
 		}
 	})
 	waitServing(e.t, dial(e.t, lis.Addr().String()))
-	conn, err := grpc.NewClient(lis.Addr().String(), append([]grpc.DialOption{grpc.WithTransportCredentials(insecureCreds())}, opts...)...)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	e.t.Cleanup(func() { conn.Close() })
-	return cartv1.NewCartCommandServiceClient(conn)
+	return cartv1.NewCartCommandServiceClient(e.dial(lis.Addr().String(), opts...))
 }
 
 func (e *env) history(user string) []*cartv1.CartEvent {
@@ -77,7 +74,7 @@ func TestLostResponseRetryAppliesOnce(t *testing.T) {
 	e := newEnv(t)
 	lossy := e.startCommandSvc(grpc.WithUnaryInterceptor(loseResponses))
 	id := uuid.NewString()
-	req := &cartv1.AddItemRequest{UserId: "flaky", ProductId: "sku-1", Quantity: 1, UnitPrice: eur(3, 0), CommandId: id}
+	req := &cartv1.AddItemRequest{UserId: "flaky", ProductId: "sku-1", Quantity: 1, UnitPrice: e.show("sku-1", eur(3, 0)), CommandId: id}
 
 	if _, err := lossy.AddItem(ctx(t), req); status.Code(err) != codes.Unavailable {
 		t.Fatalf("first attempt: %v, want the injected loss", err)
@@ -130,7 +127,7 @@ func TestSameCommandRacingIsAppliedOnce(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.add("race", "sku-0", 1, eur(1, 0))
-	req := &cartv1.AddItemRequest{UserId: "race", ProductId: "sku-1", Quantity: 1, UnitPrice: eur(1, 0), CommandId: uuid.NewString()}
+	req := &cartv1.AddItemRequest{UserId: "race", ProductId: "sku-1", Quantity: 1, UnitPrice: e.show("sku-1", eur(1, 0)), CommandId: uuid.NewString()}
 	var (
 		wg       sync.WaitGroup
 		mu       sync.Mutex
@@ -185,8 +182,9 @@ func TestReadYourWrites(t *testing.T) {
 func TestAuditTrailAndTimeTravel(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	md := metadata.Pairs("x-principal", "alice", "x-correlation-id", "corr-1", "x-causation-id", "cause-1")
-	c := metadata.NewOutgoingContext(ctx(t), md)
+	// A backend service "alice" acting for user tt, with the audit headers
+	// (an x-principal it sends is ignored: the token says who it is).
+	c := metadata.AppendToOutgoingContext(e.as("alice", auth.ScopeAny), "x-principal", "mallory", "x-correlation-id", "corr-1", "x-causation-id", "cause-1")
 	var versions []int64
 	// 50 events of every kind.
 	for i := 0; len(versions) < 50; i++ {
@@ -198,7 +196,7 @@ func TestAuditTrailAndTimeTravel(t *testing.T) {
 		switch i % 6 {
 		case 0, 1, 2:
 			var r *cartv1.AddItemResponse
-			r, err = e.cmd.AddItem(c, &cartv1.AddItemRequest{UserId: "tt", ProductId: p, Quantity: 1, UnitPrice: eur(int64(i), 0), Reason: fmt.Sprint("step ", i)})
+			r, err = e.cmd.AddItem(c, &cartv1.AddItemRequest{UserId: "tt", ProductId: p, Quantity: 1, UnitPrice: e.show(p, eur(int64(i), 0)), Reason: fmt.Sprint("step ", i)})
 			v = r.GetVersion()
 		case 3:
 			var r *cartv1.ChangeItemQuantityResponse
