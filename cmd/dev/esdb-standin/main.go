@@ -19,8 +19,8 @@ import (
 	"os/signal"
 	"syscall"
 
-	"github.com/acme/cart/internal/envflag"
 	"github.com/acme/cart/internal/dev/standin"
+	"github.com/acme/cart/internal/envflag"
 )
 
 func main() {
