@@ -66,13 +66,17 @@ func startChild(t *testing.T, dir string) *child {
 		_, _ = io.Copy(io.Discard, stdout)
 	}()
 	c := &child{cmd: cmd}
+	// A failing check must not leave the process behind (holding the
+	// test's output open).
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		_ = cmd.Wait()
+	})
 	select {
 	case c.conn = <-line:
 	case <-time.After(30 * time.Second):
 	}
 	if c.conn == "" {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
 		t.Fatal("the stand-in process printed no connection string")
 	}
 	return c
@@ -83,7 +87,9 @@ func (c *child) kill(t *testing.T) {
 	if err := c.cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatalf("kill -9: %v", err)
 	}
-	_ = c.cmd.Wait() // "signal: killed"
+	if err := c.cmd.Wait(); err == nil {
+		t.Fatal("the stand-in process exited normally, not killed")
+	}
 }
 
 func (c *child) client(t *testing.T) *esdb.Client {
@@ -191,9 +197,7 @@ func TestCrashKeepsEveryAcknowledgedAppend(t *testing.T) {
 			return
 		}
 	}
-	c := startChild(t, dir)
-	defer c.kill(t)
-	cl := c.client(t)
+	cl := startChild(t, dir).client(t)
 	defer cl.Close()
 	verify(t, cl, all)
 }

@@ -24,6 +24,10 @@ type blockingSync struct {
 	calls     int
 }
 
+// unblock lets the first fsync return; safe to call more than once, so a
+// cleanup can also call it and a failing test does not hang in store.close.
+func (b *blockingSync) unblock() { b.once.Do(func() { close(b.release) }) }
+
 func newBlockingSync(failLater error) *blockingSync {
 	return &blockingSync{entered: make(chan struct{}), release: make(chan struct{}), failLater: failLater}
 }
@@ -90,6 +94,7 @@ func (q *queued) wait() (appendOutcome, error) {
 // once the syncer is inside that append's fsync.
 func startBlockedAppend(t *testing.T, s *store, hook *blockingSync, name string) <-chan error {
 	t.Helper()
+	t.Cleanup(hook.unblock)
 	done := make(chan error, 1)
 	go func() {
 		_, err := s.append(name, expectNoStream, proposedN(1, "first"))
@@ -159,7 +164,7 @@ func TestGroupCommitSharesOneFsync(t *testing.T) {
 		}
 	}
 
-	close(hook.release)
+	hook.unblock()
 	if err := <-first; err != nil {
 		t.Fatalf("first append: %v", err)
 	}
@@ -234,7 +239,7 @@ func TestFsyncFailureFailsTheGroupAndFailsClosed(t *testing.T) {
 	}
 	durable, _ := s.logView()
 
-	close(hook.release)
+	hook.unblock()
 	if err := <-first; err != nil {
 		t.Fatalf("first append (synced before the failure): %v", err)
 	}
