@@ -66,8 +66,8 @@ func proposedN(n int, tag string) []proposedEvent {
 	return out
 }
 
-// queued is a write decided while the first fsync was blocked: its outcome
-// and the group it waits for, as store.append would see them.
+// queued is a write decided while the first fsync was blocked: what
+// decideAppend returned, to be completed as store.append does.
 type queued struct {
 	name string
 	out  appendOutcome
@@ -76,19 +76,7 @@ type queued struct {
 	err  error
 }
 
-func (q *queued) wait() (appendOutcome, error) {
-	if q.err != nil {
-		return appendOutcome{}, q.err
-	}
-	if err := q.g.wait(); err != nil {
-		return appendOutcome{}, err
-	}
-	out := q.out
-	if q.at != nil {
-		out.pos, out.hasPos = q.at.pos, true
-	}
-	return out, nil
-}
+func (q *queued) wait() (appendOutcome, error) { return awaitAppend(q.out, q.at, q.g, q.err) }
 
 // startBlockedAppend appends one event to name in a goroutine and returns
 // once the syncer is inside that append's fsync.
@@ -232,11 +220,22 @@ func TestFsyncFailureFailsTheGroupAndFailsClosed(t *testing.T) {
 
 	first := startBlockedAppend(t, s, hook, "cart-first")
 	qs := queueWrites(s)
-	// A soft delete of a stream that exists only in the failing group.
+	// A soft delete of a stream that exists only in the failing group, a
+	// tombstone, and an append answered "deleted" because of that tombstone.
 	delRec, delGroup, delErr := s.decideDelete("cart-distinct-0", expectAny, false)
 	if delErr != nil {
-		t.Fatalf("decide delete: %v", delErr)
+		t.Fatalf("decide soft delete: %v", delErr)
 	}
+	tombRec, tombGroup, tombErr := s.decideDelete("cart-distinct-1", expectAny, true)
+	if tombErr != nil {
+		t.Fatalf("decide tombstone: %v", tombErr)
+	}
+	deleted := &queued{name: "cart-distinct-1"}
+	deleted.out, deleted.at, deleted.g, deleted.err = s.decideAppend(deleted.name, expectAny, proposedN(1, "deleted"))
+	if !errors.As(deleted.err, new(streamDeletedError)) {
+		t.Fatalf("append to the stream being tombstoned decided %v, want stream deleted", deleted.err)
+	}
+	qs = append(qs, deleted)
 	durable, _ := s.logView()
 
 	hook.unblock()
@@ -248,8 +247,11 @@ func TestFsyncFailureFailsTheGroupAndFailsClosed(t *testing.T) {
 			t.Fatalf("write %d to %s in the failed group: err = %v, want %v", i, q.name, err, errUnavailable)
 		}
 	}
-	if err := delGroup.wait(); !errors.Is(err, errUnavailable) {
-		t.Fatalf("delete in the failed group: err = %v (record at %d)", err, delRec.pos)
+	if _, err := awaitDelete(delRec, delGroup, delErr); !errors.Is(err, errUnavailable) {
+		t.Fatalf("soft delete in the failed group: err = %v", err)
+	}
+	if _, err := awaitDelete(tombRec, tombGroup, tombErr); !errors.Is(err, errUnavailable) {
+		t.Fatalf("tombstone in the failed group: err = %v", err)
 	}
 
 	// Memory is not ahead of the disk: only the first append was published.

@@ -549,9 +549,15 @@ type appendOutcome struct {
 // always means durable, and writers arriving meanwhile decide, queue and
 // share the next fsync.
 func (s *store) append(name string, expected int64, evs []proposedEvent) (appendOutcome, error) {
-	out, at, g, err := s.decideAppend(name, expected, evs)
-	if err == nil {
-		err = g.wait()
+	return awaitAppend(s.decideAppend(name, expected, evs))
+}
+
+// awaitAppend waits for what decideAppend's outcome rests on and completes
+// the reply.
+func awaitAppend(out appendOutcome, at *record, g *group, err error) (appendOutcome, error) {
+	// Even "stream deleted" waits: the tombstone may still be in flight.
+	if werr := g.wait(); werr != nil {
+		return appendOutcome{}, werr
 	}
 	if err != nil {
 		return appendOutcome{}, err
@@ -635,9 +641,12 @@ func (s *store) metadataRecord(metaStream string, data []byte, created int64) *r
 // tombstones (a $streamDeleted record at revision max) a stream and returns
 // the position of the record written, once it is durable (as append does).
 func (s *store) delete(name string, expected int64, hard bool) (uint64, error) {
-	r, g, err := s.decideDelete(name, expected, hard)
-	if err == nil {
-		err = g.wait()
+	return awaitDelete(s.decideDelete(name, expected, hard))
+}
+
+func awaitDelete(r *record, g *group, err error) (uint64, error) {
+	if werr := g.wait(); werr != nil {
+		return 0, werr
 	}
 	if err != nil {
 		return 0, err
