@@ -28,16 +28,18 @@ import (
 // In memory mode nothing is ever pending and the two are one index.
 //
 // Locking: writers (append, delete, epoch) are serialised by wmu while they
-// decide on dec and queue their records; wmu is not held across the fsync.
-// Only writers touch dec. pub is mutated only by whoever publishes (the
+// decide on dec and queue their records; wmu is not held across the fsync,
+// so writers keep deciding and queueing while it runs. dec, broken, queue,
+// last and closed are guarded by wmu (the syncer takes it to dequeue a group
+// or to fail closed). pub is mutated only by whoever publishes (the
 // syncer with a log file, the writer under wmu in memory) under mu; readers
 // hold mu.RLock only to copy slice headers and metadata, then work on
 // immutable records without any lock, so neither side blocks the other for
 // long (readers never wait for an fsync).
 type store struct {
 	wmu    sync.Mutex
-	dec    *index   // decided state; writers only (== pub in memory mode)
-	broken error    // set when the log can no longer be written; writers only
+	dec    *index   // decided state (== pub in memory mode; nil once failed closed)
+	broken error    // set when the log can no longer be written, or on close
 	queue  []*group // groups waiting for the syncer, oldest first; the last one is still forming
 	last   *group   // newest group with records: what a decision made now depends on
 	closed bool
