@@ -34,8 +34,9 @@
 // in flight and the store fails closed: it refuses writes until restarted,
 // and reads keep serving what was synced (see store.fail for why). On start
 // the log is replayed and a torn final frame, never acknowledged, is
-// discarded. 16 concurrent writers get FIXME durable appends/s here, against
-// FIXME with one fsync per append.
+// discarded. In BenchmarkDurableConcurrentAppend (16 writers, one event per
+// append, a busy 2-CPU VM) that took durable appends from about 1.7k/s with
+// one fsync each to 4.5k–5.0k/s, about 7 appends per fsync.
 //
 // Subscriptions pull from the in-memory index: each subscription keeps only a
 // cursor into the committed log, so the catch-up to live hand-over has no gap
