@@ -24,7 +24,8 @@
 // append-only log (length + CRC32-C framed) with group commit: the writes
 // that arrive while an fsync runs are written together as one frame and
 // share the next fsync. There is no timer, so a lone append waits for one
-// fsync and a concurrent one for at most two; a group is capped at 4 MiB.
+// fsync and a concurrent one for at most two (the one running, then its
+// own); only past a group's 4 MiB cap does a write wait for a later round.
 // A write is acknowledged, and becomes visible to reads and subscriptions,
 // only once the fsync covering it has returned, so "acknowledged" still
 // means durable and nobody sees an event a crash could take back. Writes
