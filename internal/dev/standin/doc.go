@@ -20,11 +20,24 @@
 // Where the stand-in deliberately differs, the difference is documented on
 // the type or function concerned.
 //
-// Storage is in memory by default. With a data directory, every append is
-// written to an append-only log (length + CRC32-C framed, one frame per
-// append so an append is all-or-nothing) and fsynced before it is
-// acknowledged; on start the log is replayed and a torn final frame is
-// discarded.
+// Storage is in memory by default. With a data directory, writes go to an
+// append-only log (length + CRC32-C framed) with group commit: the writes
+// that arrive while an fsync runs are written together as one frame and
+// share the next fsync. There is no timer, so a lone append waits for one
+// fsync and a concurrent one for at most two (the one running, then its
+// own); only past a group's 4 MiB cap does a write wait for a later round.
+// A write is acknowledged, and becomes visible to reads and subscriptions,
+// only once the fsync covering it has returned, so "acknowledged" still
+// means durable and nobody sees an event a crash could take back. Writes
+// are decided in arrival order on the state that includes those still in
+// flight, so expected revisions, idempotent retries and $all order are what
+// one fsync per append would give. A failed write or fsync fails every write
+// in flight and the store fails closed: it refuses writes until restarted,
+// and reads keep serving what was synced (see store.fail for why). On start
+// the log is replayed and a torn final frame, never acknowledged, is
+// discarded. In BenchmarkDurableConcurrentAppend (16 writers, one event per
+// append, a busy 2-CPU VM) that took durable appends from about 1.7k/s with
+// one fsync each to 4.5k–5.0k/s, about 7 appends per fsync.
 //
 // Subscriptions pull from the in-memory index: each subscription keeps only a
 // cursor into the committed log, so the catch-up to live hand-over has no gap

@@ -64,7 +64,12 @@ func isMetaStream(name string) bool { return strings.HasPrefix(name, metaStreamP
 //	         varint(created) bytes(data) bytes(meta)
 //
 // An event's position is the offset of its encoding in the file, so positions
-// are strictly increasing, never 0, and one frame holds exactly one append.
+// are strictly increasing and never 0. With a log file one frame holds one
+// group commit: every append queued during the previous fsync, in the order
+// they were decided, written with one write and covered by one fsync. So a
+// group is all-or-nothing on disk, and since nothing is written until the
+// previous frame is synced, only the last frame can ever be torn. In memory
+// a frame holds one append.
 const (
 	fileMagic       = "ESDBSTND"
 	fileVersion     = 1

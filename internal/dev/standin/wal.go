@@ -9,16 +9,24 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"sync/atomic"
 )
 
 // logFileName is the name of the event log inside the data directory.
 const logFileName = "events.log"
 
-// wal is the append-only event log file. Every frame is fsynced before the
-// append it holds is acknowledged.
+// wal is the append-only event log file. A frame holds one group commit
+// (see store.commit) and is fsynced before any write in it is acknowledged.
+// Only the store's syncer writes to it once the store is open.
 type wal struct {
 	f    *os.File
-	size int64
+	size int64 // bytes known to be synced: the end of the last frame written
+	// syncs counts the fsyncs of frames, so tests can see groups form
+	// without timing anything.
+	syncs atomic.Int64
+	// syncHook, when set (by tests, before the first write), replaces the
+	// fsync of a frame: it can block to let a group form, or fail.
+	syncHook func(*os.File) error
 }
 
 // replayedFrame is one intact frame found on start.
@@ -158,7 +166,12 @@ func allZero(b []byte) bool {
 func (w *wal) write(frame []byte) error {
 	n, err := w.f.Write(frame)
 	if err == nil {
-		err = w.f.Sync()
+		w.syncs.Add(1)
+		if w.syncHook != nil {
+			err = w.syncHook(w.f)
+		} else {
+			err = w.f.Sync()
+		}
 	}
 	if err != nil {
 		if n > 0 {
