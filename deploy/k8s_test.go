@@ -171,7 +171,8 @@ func TestManifestFilesDecodeStrictly(t *testing.T) {
 			}
 			patches[filepath.Join(dir, pt.Path)] = true
 		}
-		if len(k.PatchesStrategicMerge)+len(k.PatchesJson6902) > 0 { //nolint:staticcheck // detecting the deprecated fields is the point
+		//lint:ignore SA1019 refusing the deprecated fields is the point
+		if len(k.PatchesStrategicMerge)+len(k.PatchesJson6902) > 0 {
 			t.Errorf("%s: deprecated patch fields; use patches", p)
 		}
 	}
