@@ -12,6 +12,7 @@ import (
 
 	"github.com/compose-spec/compose-go/v2/cli"
 	"github.com/compose-spec/compose-go/v2/types"
+	appsv1 "k8s.io/api/apps/v1"
 
 	"github.com/acme/cart/internal/testing/realstores"
 )
@@ -190,5 +191,25 @@ func TestComposeKurrentDB(t *testing.T) {
 	// The services still find it under the same name.
 	if got := *p.Services["command-svc"].Environment["CART_ESDB_URL"]; !strings.Contains(got, "//eventstore:2113") {
 		t.Errorf("command-svc CART_ESDB_URL = %q", got)
+	}
+}
+
+// TestStoreImagesAgree keeps compose and Kubernetes on the same store
+// releases: EventStoreDB in the example install, KurrentDB in its overlay.
+func TestStoreImagesAgree(t *testing.T) {
+	k8sImage := func(dir string) string {
+		for _, o := range build(t, dir) {
+			if ss, ok := o.obj.(*appsv1.StatefulSet); ok && ss.Name == "eventstore" {
+				return ss.Spec.Template.Spec.Containers[0].Image
+			}
+		}
+		t.Fatalf("%s: no eventstore StatefulSet", dir)
+		return ""
+	}
+	if c, k := loadCompose(t, "docker-compose.yml").Services["eventstore"].Image, k8sImage("overlays/example"); c != k {
+		t.Errorf("EventStoreDB: compose %s, k8s %s", c, k)
+	}
+	if c, k := loadCompose(t, "docker-compose.yml", "docker-compose.kurrentdb.yml").Services["eventstore"].Image, k8sImage("overlays/kurrentdb"); c != k {
+		t.Errorf("KurrentDB: compose %s, k8s %s", c, k)
 	}
 }

@@ -212,3 +212,60 @@ func TestPrometheusRules(t *testing.T) {
 		}
 	}
 }
+
+// TestGrafanaProvisioning checks that compose's Grafana loads the dashboard
+// from where compose mounts it and has the datasource it defaults to.
+func TestGrafanaProvisioning(t *testing.T) {
+	var ds struct {
+		APIVersion  int `json:"apiVersion"`
+		Datasources []struct {
+			Name      string `json:"name"`
+			UID       string `json:"uid"`
+			Type      string `json:"type"`
+			Access    string `json:"access"`
+			URL       string `json:"url"`
+			IsDefault bool   `json:"isDefault"`
+			Editable  bool   `json:"editable"`
+		} `json:"datasources"`
+	}
+	if err := strictUnmarshal(readFile(t, deployDir(t), "grafana", "provisioning", "datasources", "prometheus.yml"), &ds); err != nil {
+		t.Fatalf("datasources: %v", err)
+	}
+	var prom bool
+	for _, d := range ds.Datasources {
+		prom = prom || (d.UID == "prometheus" && d.Type == "prometheus" && d.URL == "http://prometheus:9090" && d.IsDefault)
+	}
+	if !prom {
+		t.Error("no default Prometheus datasource with uid prometheus at http://prometheus:9090")
+	}
+	var dp struct {
+		APIVersion int `json:"apiVersion"`
+		Providers  []struct {
+			Name            string `json:"name"`
+			Folder          string `json:"folder"`
+			Type            string `json:"type"`
+			DisableDeletion bool   `json:"disableDeletion"`
+			AllowUIUpdates  bool   `json:"allowUiUpdates"`
+			Options         struct {
+				Path string `json:"path"`
+			} `json:"options"`
+		} `json:"providers"`
+	}
+	if err := strictUnmarshal(readFile(t, deployDir(t), "grafana", "provisioning", "dashboards", "cart.yml"), &dp); err != nil {
+		t.Fatalf("dashboard providers: %v", err)
+	}
+	p := loadCompose(t, "docker-compose.yml")
+	mounts := map[string]string{} // target -> source
+	for _, v := range p.Services["grafana"].Volumes {
+		mounts[v.Target] = v.Source
+	}
+	for _, pr := range dp.Providers {
+		src, ok := mounts[pr.Options.Path]
+		if !ok || src != filepath.Join(deployDir(t), "grafana", "dashboards") {
+			t.Errorf("provider %s reads %s, which compose does not mount from grafana/dashboards", pr.Name, pr.Options.Path)
+		}
+	}
+	if len(dp.Providers) == 0 {
+		t.Error("no dashboard provider")
+	}
+}
