@@ -4,6 +4,8 @@ PROTOC_GEN_GO_VERSION    := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
 STATICCHECK_VERSION      := v0.8.2
 GRPCURL_VERSION          := v1.9.4
+# promtool of Prometheus v3.16.0 (the Go module numbers Prometheus 3.x as v0.3xx.y)
+PROMTOOL_VERSION         := v0.316.0
 
 BIN    := $(CURDIR)/bin
 export PATH := $(BIN):$(PATH)
@@ -11,7 +13,7 @@ GO_TEST_FLAGS ?= -race -count=1 -timeout 20m
 # buf breaking compares the protos with this git ref (on main: the previous commit).
 BREAKING_AGAINST ?= $(shell git rev-parse -q --verify main >/dev/null && [ "$$(git rev-parse HEAD)" != "$$(git rev-parse main)" ] && echo main || echo HEAD~1)
 
-.PHONY: all run test test-short bench lint generate generate-check tools lint-tools fmt
+.PHONY: all run test test-short bench lint lint-tools lint-deploy generate generate-check tools fmt token
 
 all: lint test
 
@@ -36,7 +38,7 @@ bench:
 	go run ./cmd/dev/cartbench
 
 ## lint: go.mod tidy, vet, gofmt, staticcheck, buf lint, buf breaking against main, generated code up to date
-lint: lint-tools generate-check
+lint: lint-tools generate-check lint-deploy
 	go mod tidy -diff
 	go vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || (gofmt -l $$(git ls-files '*.go'); echo 'gofmt needed'; exit 1)
@@ -44,6 +46,13 @@ lint: lint-tools generate-check
 	$(BIN)/buf lint
 	@if git cat-file -e $(BREAKING_AGAINST):buf.yaml 2>/dev/null; then \
 		$(BIN)/buf breaking --against '.git#ref=$(BREAKING_AGAINST)'; fi
+
+## lint-deploy: deploy/ files: k8s manifests decoded strictly and hardened, kustomize builds,
+## compose loads, Dockerfile pins, alert rules and their unit tests, dashboard PromQL (promtool)
+lint-deploy: $(BIN)/promtool
+	PROMTOOL=$(BIN)/promtool go test $(GO_TEST_FLAGS) ./deploy/...
+	$(BIN)/promtool check rules deploy/prometheus/alerts.yml
+	$(BIN)/promtool test rules deploy/prometheus/alerts_test.yml
 
 ## generate: Go code from the protos (committed)
 generate: lint-tools
@@ -67,6 +76,8 @@ $(BIN)/protoc-gen-go-grpc:
 	GOBIN=$(BIN) go install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
 $(BIN)/staticcheck:
 	GOBIN=$(BIN) go install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+$(BIN)/promtool:
+	GOBIN=$(BIN) go install github.com/prometheus/prometheus/cmd/promtool@$(PROMTOOL_VERSION)
 $(BIN)/grpcurl:
 	GOBIN=$(BIN) go install github.com/fullstorydev/grpcurl/cmd/grpcurl@$(GRPCURL_VERSION)
 
