@@ -18,13 +18,17 @@ type config struct {
 	// CommandAddr and QueryAddr target a running stack; both empty starts
 	// one in-process.
 	CommandAddr, QueryAddr string
-	Duration               time.Duration
-	Concurrency            int
-	History                int
-	MaxOps                 int
-	VisibilityOps          int
-	WaitTimeout            time.Duration
-	JSON                   bool
+	// Token is the bearer token sent to a running stack (a cart:any
+	// service token, e.g. from `make token SUB=cartbench SCOPE=cart:any`);
+	// the in-process stack mints its own.
+	Token         string
+	Duration      time.Duration
+	Concurrency   int
+	History       int
+	MaxOps        int
+	VisibilityOps int
+	WaitTimeout   time.Duration
+	JSON          bool
 
 	// In-process stack only.
 	ESDBInMemory  bool
@@ -86,6 +90,7 @@ Usage: cartbench [flags]
 	snap := envParsed("CARTBENCH_SNAPSHOT_EVERY", 0, strconv.Atoi, &envErrs)
 
 	fs.StringVar(&c.CommandAddr, "command-addr", envString("CARTBENCH_COMMAND_ADDR", ""), "command-svc of a running stack, e.g. 127.0.0.1:50051; empty starts one in-process (env CARTBENCH_COMMAND_ADDR)")
+	fs.StringVar(&c.Token, "token", envString("CARTBENCH_TOKEN", ""), "bearer token for a running stack, with scope cart:any (env CARTBENCH_TOKEN)")
 	fs.StringVar(&c.QueryAddr, "query-addr", envString("CARTBENCH_QUERY_ADDR", ""), "query-svc of a running stack, e.g. 127.0.0.1:50052 (env CARTBENCH_QUERY_ADDR)")
 	fs.DurationVar(&c.Duration, "duration", dur, "how long each scenario runs (env CARTBENCH_DURATION)")
 	fs.IntVar(&c.Concurrency, "concurrency", conc, "concurrent workers per scenario (env CARTBENCH_CONCURRENCY)")

@@ -54,12 +54,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	}
 	defer func() { err = errors.Join(err, t.close()) }()
 
-	cmdConn, err := grpc.NewClient(t.commandAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	cmdConn, err := grpc.NewClient(t.commandAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearer(t.token)))
 	if err != nil {
 		return fmt.Errorf("dial command-svc: %w", err)
 	}
 	defer cmdConn.Close()
-	qryConn, err := grpc.NewClient(t.queryAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	qryConn, err := grpc.NewClient(t.queryAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearer(t.token)))
 	if err != nil {
 		return fmt.Errorf("dial query-svc: %w", err)
 	}
@@ -259,3 +259,16 @@ func orUnknown(s string) string {
 	}
 	return s
 }
+
+// bearer sends the benchmark's token with every call (none when empty, for
+// a running stack started with --insecure-no-auth).
+type bearer string
+
+func (b bearer) GetRequestMetadata(context.Context, ...string) (map[string]string, error) {
+	if b == "" {
+		return nil, nil
+	}
+	return map[string]string{"authorization": "Bearer " + string(b)}, nil
+}
+
+func (bearer) RequireTransportSecurity() bool { return false }

@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/acme/cart/internal/api/guard"
+	"github.com/acme/cart/internal/auth"
 	"github.com/acme/cart/internal/dev/stack"
 )
 
@@ -17,7 +19,9 @@ import (
 // to let it go.
 type target struct {
 	commandAddr, queryAddr string
-	info                   StackInfo
+	// token authenticates the benchmark as a backend service (cart:any).
+	token string
+	info  StackInfo
 	// logs counts what the in-process stack logged; nil for a running
 	// stack, whose logs we cannot see.
 	logs  *logCounter
@@ -29,7 +33,7 @@ type target struct {
 func startTarget(ctx context.Context, cfg config, stderr io.Writer) (*target, error) {
 	if cfg.external() {
 		t := &target{
-			commandAddr: cfg.CommandAddr, queryAddr: cfg.QueryAddr,
+			commandAddr: cfg.CommandAddr, queryAddr: cfg.QueryAddr, token: cfg.Token,
 			info:  StackInfo{InProcess: false, CommandAddr: cfg.CommandAddr, QueryAddr: cfg.QueryAddr, EventStore: "unknown (running stack)", ReadModel: "unknown (running stack)"},
 			close: func() error { return nil },
 		}
@@ -54,7 +58,9 @@ func startTarget(ctx context.Context, cfg config, stderr io.Writer) (*target, er
 		ESDBInMemory:  cfg.ESDBInMemory,
 		MongoDB:       "cartbench",
 		SnapshotEvery: cfg.SnapshotEvery,
-		Log:           slog.New(&countingHandler{c: logs, out: slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})}),
+		// A benchmark is one principal sending for every user: no limit.
+		RateLimit: guard.RateLimit{PerSecond: -1},
+		Log:       slog.New(&countingHandler{c: logs, out: slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: cfg.LogLevel})}),
 	})
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("start the stack: %w", err), removeDir())
@@ -64,7 +70,11 @@ func startTarget(ctx context.Context, cfg config, stderr io.Writer) (*target, er
 	if err := s.WaitReady(readyCtx); err != nil {
 		return nil, errors.Join(err, s.Close(), removeDir())
 	}
-	es := "EventStoreDB stand-in, on disk (fsync per append)"
+	token, err := s.Tokens.Mint("cartbench", []string{auth.ScopeAny}, 24*time.Hour)
+	if err != nil {
+		return nil, errors.Join(err, s.Close(), removeDir())
+	}
+	es := "EventStoreDB stand-in, on disk (fsync, group commit)"
 	if cfg.ESDBInMemory {
 		es = "EventStoreDB stand-in, in memory"
 	}
@@ -78,6 +88,7 @@ func startTarget(ctx context.Context, cfg config, stderr io.Writer) (*target, er
 	return &target{
 		commandAddr: s.CommandAddr,
 		queryAddr:   s.QueryAddr,
+		token:       token,
 		info: StackInfo{
 			InProcess:   true,
 			CommandAddr: s.CommandAddr, QueryAddr: s.QueryAddr,

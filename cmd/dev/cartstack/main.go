@@ -15,6 +15,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"path/filepath"
 
 	"github.com/acme/cart/internal/cli"
 	"github.com/acme/cart/internal/dev/stack"
@@ -62,17 +63,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, `cart is running:
   command-svc    %s   (cart.v1.CartCommandService)
   query-svc      %s   (cart.v1.CartQueryService)
-  admin          %s   (cart.v1.CartAdminService)
+  admin          %s   (cart.v1.CartAdminService, cart:admin tokens)
   EventStoreDB   %s   (stand-in)
   MongoDB        %s   (FerretDB)
   data           %s
+  prices         %s   (edit it: command-svc reloads it)
+  tokens         make token SUB=alice [SCOPE='cart:any cart:admin']   (dev key in %s)
 
 Try:
-  grpcurl -plaintext -H 'x-principal: alice' -d '{"user_id":"alice","product_id":"sku-1","quantity":2,"unit_price":{"currency_code":"EUR","units":9,"nanos":990000000}}' %s cart.v1.CartCommandService/AddItem
-  grpcurl -plaintext -d '{"user_id":"alice","min_version":0}' %s cart.v1.CartQueryService/GetCart
+  TOKEN=$(make -s token SUB=alice)
+  grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{"product_id":"sku-1","quantity":2}' %s cart.v1.CartCommandService/AddItem
+  grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{"min_version":0}' %s cart.v1.CartQueryService/GetCart
 
 Ctrl-C stops everything.
-`, s.CommandAddr, s.QueryAddr, orOff(s.AdminAddr), s.ESDBURL, s.MongoURI, dataDir(cfg), s.CommandAddr, s.QueryAddr)
+`, s.CommandAddr, s.QueryAddr, orOff(s.AdminAddr), s.ESDBURL, s.MongoURI, dataDir(cfg), s.CatalogFile,
+		filepath.Dir(s.Tokens.JWKSPath()), s.CommandAddr, s.QueryAddr)
 
 	select {
 	case <-ctx.Done():

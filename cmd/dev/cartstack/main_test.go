@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -11,8 +12,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/acme/cart/internal/dev/devauth"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
 
@@ -41,11 +44,12 @@ func TestRunServesThenStopsCleanly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var stdout, stderr syncBuffer
+	data := t.TempDir()
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{
 			"-command-listen", "127.0.0.1:0", "-query-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0",
-			"-esdb-listen", "127.0.0.1:0", "-mongo-listen", "127.0.0.1:0", "-data-dir", t.TempDir(), "-log-level", "warn",
+			"-esdb-listen", "127.0.0.1:0", "-mongo-listen", "127.0.0.1:0", "-data-dir", data, "-log-level", "warn",
 		}, &stdout, &stderr)
 	}()
 	addr := func(name string) string {
@@ -66,12 +70,22 @@ func TestRunServesThenStopsCleanly(t *testing.T) {
 			t.Fatalf("not ready after 60s:\n%s\n%s", stdout.String(), stderr.String())
 		}
 	}
-	for _, want := range []string{"grpcurl", "cart.v1.CartCommandService/AddItem", "esdb://", "mongodb://"} {
+	for _, want := range []string{"grpcurl", "cart.v1.CartCommandService/AddItem", "esdb://", "mongodb://", "make token SUB=alice", "authorization: Bearer"} {
 		if !strings.Contains(stdout.String(), want) {
 			t.Errorf("output lacks %q:\n%s", want, stdout.String())
 		}
 	}
 
+	// The newcomer's token, as `make token SUB=newcomer` mints it from the
+	// stack's dev key.
+	minter, err := devauth.Ensure(filepath.Join(data, "auth"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	token, err := minter.Mint("newcomer", nil, time.Hour)
+	if err != nil {
+		t.Fatal(err)
+	}
 	dial := func(a string) *grpc.ClientConn {
 		conn, err := grpc.NewClient(a, grpc.WithTransportCredentials(insecure.NewCredentials()))
 		if err != nil {
@@ -84,6 +98,7 @@ func TestRunServesThenStopsCleanly(t *testing.T) {
 	qry := cartv1.NewCartQueryServiceClient(dial(addr("query-svc")))
 	cctx, ccancel := context.WithTimeout(ctx, 30*time.Second)
 	defer ccancel()
+	cctx = metadata.AppendToOutgoingContext(cctx, "authorization", "Bearer "+token)
 	added, err := cmd.AddItem(cctx, &cartv1.AddItemRequest{UserId: "newcomer", ProductId: "sku-1", Quantity: 2,
 		UnitPrice: &cartv1.Money{CurrencyCode: "EUR", Units: 9, Nanos: 990_000_000}})
 	if err != nil {
