@@ -230,7 +230,7 @@ func TestConcurrentLookupsDuringReloads(t *testing.T) {
 // TestDevStackCatalog checks the sample catalog the local stack uses.
 func TestDevStackCatalog(t *testing.T) {
 	t.Parallel()
-	c, err := filecatalog.Open(filepath.Join("..", "..", "dev", "stack", "catalog.json"), nil)
+	c, err := filecatalog.Open(filepath.Join("..", "..", "dev", "stack", "sample-catalog.json"), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
