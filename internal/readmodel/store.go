@@ -31,18 +31,29 @@ const defaultServerSelectionTimeout = 5 * time.Second
 // Client is a connection pool to one MongoDB deployment, shared by every
 // Store made from it.
 type Client struct {
-	mc *mongo.Client
+	mc   *mongo.Client
+	opts Options
 }
 
-// Connect creates a client for uri. Like the driver, it does not wait for
-// the server: use Ping to check that it answers.
+// Connect creates a client for uri with the default options, for MongoDB.
+// Like the driver, it does not wait for the server: use Ping to check that
+// it answers.
 func Connect(ctx context.Context, uri string) (*Client, error) {
-	opts := options.Client().SetServerSelectionTimeout(defaultServerSelectionTimeout).ApplyURI(uri)
-	mc, err := mongo.Connect(opts)
+	return ConnectWith(ctx, uri, Options{})
+}
+
+// ConnectWith creates a client for uri whose Stores use the server as opts
+// say (FerretDBCompat for FerretDB).
+func ConnectWith(ctx context.Context, uri string, opts Options) (*Client, error) {
+	if opts.MaxBulkWrite < 0 {
+		return nil, fmt.Errorf("readmodel connect: MaxBulkWrite %d is negative", opts.MaxBulkWrite)
+	}
+	copts := options.Client().SetServerSelectionTimeout(defaultServerSelectionTimeout).ApplyURI(uri)
+	mc, err := mongo.Connect(copts)
 	if err != nil {
 		return nil, fmt.Errorf("readmodel connect: %w", err)
 	}
-	return &Client{mc: mc}, nil
+	return &Client{mc: mc, opts: opts}, nil
 }
 
 // Ping checks that MongoDB answers, for health checks.
@@ -71,6 +82,7 @@ type Collections struct {
 // safe for concurrent use.
 type Store struct {
 	db          string
+	opts        Options
 	carts       *mongo.Collection
 	checkpoints *mongo.Collection
 }
@@ -86,7 +98,7 @@ func (c *Client) Store(db string, names Collections) *Store {
 		names.Checkpoints = DefaultCheckpoints
 	}
 	d := c.mc.Database(db)
-	return &Store{db: db, carts: d.Collection(names.Carts), checkpoints: d.Collection(names.Checkpoints)}
+	return &Store{db: db, opts: c.opts, carts: d.Collection(names.Carts), checkpoints: d.Collection(names.Checkpoints)}
 }
 
 // CartsCollection is the name of the collection holding the carts.
@@ -187,19 +199,49 @@ func (s *Store) GetCart(ctx context.Context, userID string) (doc projection.Cart
 // readParallelism bounds the point reads a batch runs at once.
 const readParallelism = 8
 
-// LoadCarts implements projection.Store. It reads the documents one _id at
-// a time, several at once: FerretDB/SQLite serves an _id equality from its
-// primary key but answers {_id: {$in: [...]}} with a scan of the whole
-// collection (16 ms for 50 documents, growing with the collection), while
-// for MongoDB parallel point reads cost about one round trip too.
+// LoadCarts implements projection.Store: one find with $in, or point reads
+// with Options.PointReads.
 func (s *Store) LoadCarts(ctx context.Context, userIDs []string) (map[string]projection.CartDoc, error) {
-	docs, err := s.readEach(ctx, userIDs, nil)
+	docs, err := s.read(ctx, userIDs, nil)
 	if err != nil {
 		return nil, fmt.Errorf("readmodel load carts: %w", err)
 	}
 	out := make(map[string]projection.CartDoc, len(docs))
 	for id, d := range docs {
 		out[id] = fromDoc(d)
+	}
+	return out, nil
+}
+
+// read reads the users' documents (with projection, if not nil) as the
+// options say; missing documents are absent.
+func (s *Store) read(ctx context.Context, userIDs []string, proj any) (map[string]cartDoc, error) {
+	if len(userIDs) == 0 {
+		return map[string]cartDoc{}, nil
+	}
+	if s.opts.PointReads {
+		return s.readEach(ctx, userIDs, proj)
+	}
+	return s.readIn(ctx, userIDs, proj)
+}
+
+// readIn reads the users' documents with one find {_id: {$in: userIDs}}.
+func (s *Store) readIn(ctx context.Context, userIDs []string, proj any) (map[string]cartDoc, error) {
+	opts := options.Find()
+	if proj != nil {
+		opts.SetProjection(proj)
+	}
+	cur, err := s.carts.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: userIDs}}}}, opts)
+	if err != nil {
+		return nil, translate(ctx, err)
+	}
+	var docs []cartDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, translate(ctx, err)
+	}
+	out := make(map[string]cartDoc, len(docs))
+	for _, d := range docs {
+		out[d.UserID] = d
 	}
 	return out, nil
 }
@@ -245,21 +287,20 @@ func (s *Store) readEach(ctx context.Context, userIDs []string, proj any) (map[s
 	return out, nil
 }
 
-// WriteCarts implements projection.Store: one unordered bulk write of
-// inserts (new documents) and whole-document replaces guarded by the
-// version read. A duplicate key on insert or a replace that matched nothing
-// means another writer got there first. The bulk result only counts, so
-// when anything missed, the users' versions are read back: a user whose
-// document is not at the version written is a conflict.
-//
-// FerretDB 1.24 stops a bulk write at its first failing write even when it
-// is unordered, and reports every write error at index 0 (see the
-// embeddedmongo compat tests), so after a write error the batch is written
-// again one document at a time; the version guard makes that harmless.
+// WriteCarts implements projection.Store: one unordered bulk write (or
+// one per Options.MaxBulkWrite writes) of inserts (new documents) and
+// whole-document replaces guarded by the version read. A duplicate key on
+// insert or a replace that matched nothing means another writer got there
+// first. The bulk result only counts, so when anything missed, the users'
+// versions are read back: a user whose document is not at the version
+// written is a conflict.
 func (s *Store) WriteCarts(ctx context.Context, writes []projection.CartWrite) ([]string, error) {
 	var conflicts []string
 	for len(writes) > 0 {
-		n := min(len(writes), maxBulkWrites)
+		n := len(writes)
+		if s.opts.MaxBulkWrite > 0 {
+			n = min(n, s.opts.MaxBulkWrite)
+		}
 		c, err := s.writeChunk(ctx, writes[:n])
 		if err != nil {
 			return nil, err
@@ -269,11 +310,6 @@ func (s *Store) WriteCarts(ctx context.Context, writes []projection.CartWrite) (
 	}
 	return conflicts, nil
 }
-
-// maxBulkWrites bounds one bulk write: FerretDB 1.24 never answers a bulk
-// write of 100 or more replaces that match existing documents (one SQLite
-// cursor per statement, a pool of 100; see the embeddedmongo compat tests).
-const maxBulkWrites = 50
 
 func (s *Store) writeChunk(ctx context.Context, writes []projection.CartWrite) ([]string, error) {
 	models := make([]mongo.WriteModel, len(writes))
@@ -295,8 +331,11 @@ func (s *Store) writeChunk(ctx context.Context, writes []projection.CartWrite) (
 			return nil, nil
 		}
 	case errors.As(err, &bwe) && bwe.WriteConcernError == nil && onlyDuplicateKeys(bwe):
-		if err := s.writeEach(ctx, models); err != nil {
-			return nil, fmt.Errorf("readmodel write carts: %w", err)
+		// MongoDB has attempted every write; FerretDB stopped at the first failure.
+		if s.opts.RedoAfterWriteError {
+			if err := s.writeEach(ctx, models); err != nil {
+				return nil, fmt.Errorf("readmodel write carts: %w", err)
+			}
 		}
 	default:
 		return nil, fmt.Errorf("readmodel write carts: %w", translate(ctx, err))
@@ -353,7 +392,7 @@ func (s *Store) conflicts(ctx context.Context, writes []projection.CartWrite) ([
 
 // versions reads the version of each user's document.
 func (s *Store) versions(ctx context.Context, userIDs []string) (map[string]int64, error) {
-	docs, err := s.readEach(ctx, userIDs, bson.D{{Key: "version", Value: 1}})
+	docs, err := s.read(ctx, userIDs, bson.D{{Key: "version", Value: 1}})
 	if err != nil {
 		return nil, err
 	}

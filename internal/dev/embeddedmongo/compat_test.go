@@ -633,3 +633,38 @@ func TestCompatUnsupported(t *testing.T) {
 		}
 	})
 }
+
+// Case 9: which filters FerretDB pushes down to SQL (its explain reports filterPushdown): only
+// exactly {_id: <string>}. Everything else, {_id: {$in: [...]}} and the version guard {_id,
+// version} included, reads and decodes every document of the collection, so its cost grows with
+// the collection; the read model's PointReads and IDOnlyFilter options exist for this.
+func TestCompatFilterPushdown(t *testing.T) {
+	t.Parallel()
+	c := newCompatDB(t)
+	db := c.db(t)
+	insertCart(t, db.Collection("carts"), cartAt("u1", 1))
+	tests := []struct {
+		name   string
+		filter bson.D
+		want   bool
+	}{
+		{"_id alone", bson.D{{Key: "_id", Value: "u1"}}, true},
+		{"_id $in", bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: bson.A{"u1", "u2"}}}}}, false},
+		{"_id and version", bson.D{{Key: "_id", Value: "u1"}, {Key: "version", Value: int64(1)}}, false},
+		{"_id $eq", bson.D{{Key: "_id", Value: bson.D{{Key: "$eq", Value: "u1"}}}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var res struct {
+				FilterPushdown bool `bson:"filterPushdown"`
+			}
+			cmd := bson.D{{Key: "explain", Value: bson.D{{Key: "find", Value: "carts"}, {Key: "filter", Value: tt.filter}}}}
+			if err := db.RunCommand(t.Context(), cmd).Decode(&res); err != nil {
+				t.Fatal(err)
+			}
+			if res.FilterPushdown != tt.want {
+				t.Errorf("filterPushdown = %v, want %v", res.FilterPushdown, tt.want)
+			}
+		})
+	}
+}
