@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -81,8 +82,12 @@ type Collections struct {
 // Store is the read model in one database and one pair of collections. It is
 // safe for concurrent use.
 type Store struct {
-	db          string
-	opts        Options
+	db     string
+	opts   Options
+	hooked atomic.Bool // Options.CollectionWritten has been called
+	// fence, if not nil, is checked before writes whose filter does not
+	// guard them (Options.IDOnlyFilter); see Fenced.
+	fence       func(ctx context.Context) error
 	carts       *mongo.Collection
 	checkpoints *mongo.Collection
 }
@@ -312,6 +317,9 @@ func (s *Store) WriteCarts(ctx context.Context, writes []projection.CartWrite) (
 }
 
 func (s *Store) writeChunk(ctx context.Context, writes []projection.CartWrite) ([]string, error) {
+	if s.opts.IDOnlyFilter {
+		return s.writeChunkByID(ctx, writes)
+	}
 	models := make([]mongo.WriteModel, len(writes))
 	for i, w := range writes {
 		doc := toDoc(w.Doc)
@@ -323,24 +331,111 @@ func (s *Store) writeChunk(ctx context.Context, writes []projection.CartWrite) (
 				SetReplacement(doc)
 		}
 	}
+	all, err := s.bulk(ctx, models)
+	if err != nil || all {
+		return nil, err
+	}
+	return s.conflicts(ctx, writes)
+}
+
+// writeChunkByID is writeChunk with Options.IDOnlyFilter: the stored
+// versions are read by _id first, and only the replaces whose document is
+// at the expected version are written, with the filter {_id}. Between the
+// read and the write another writer could move the document and be
+// overwritten: that is why this mode needs a single fenced writer.
+func (s *Store) writeChunkByID(ctx context.Context, writes []projection.CartWrite) ([]string, error) {
+	var replaced []string
+	for _, w := range writes {
+		if !w.Create {
+			replaced = append(replaced, w.Doc.UserID)
+		}
+	}
+	stored, err := s.versions(ctx, replaced)
+	if err != nil {
+		return nil, fmt.Errorf("readmodel write carts: %w", err)
+	}
+	var (
+		conflicts []string
+		written   []projection.CartWrite
+		models    []mongo.WriteModel
+	)
+	for _, w := range writes {
+		doc := toDoc(w.Doc)
+		if w.Create {
+			written = append(written, w)
+			models = append(models, mongo.NewInsertOneModel().SetDocument(doc))
+			continue
+		}
+		switch v, ok := stored[doc.UserID]; {
+		case ok && v == w.ExpectedVersion:
+			written = append(written, w)
+			models = append(models, mongo.NewReplaceOneModel().
+				SetFilter(bson.D{{Key: "_id", Value: doc.UserID}}).
+				SetReplacement(doc))
+		case ok && v == w.Doc.Version:
+			// Someone else already made this version: done.
+		default:
+			conflicts = append(conflicts, doc.UserID)
+		}
+	}
+	if len(models) == 0 {
+		return conflicts, nil
+	}
+	if s.fence != nil {
+		if err := s.fence(ctx); err != nil {
+			return nil, fmt.Errorf("readmodel write carts: %w", err)
+		}
+	}
+	all, err := s.bulk(ctx, models)
+	if err != nil {
+		return nil, err
+	}
+	if !all {
+		c, err := s.conflicts(ctx, written)
+		if err != nil {
+			return nil, err
+		}
+		conflicts = append(conflicts, c...)
+	}
+	return conflicts, nil
+}
+
+// bulk runs one unordered bulk write; all is true when every model was
+// applied (inserted or matched). After duplicate keys it redoes the models
+// one by one if the options say so (FerretDB stopped at the first).
+func (s *Store) bulk(ctx context.Context, models []mongo.WriteModel) (all bool, err error) {
 	res, err := s.carts.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
 	var bwe mongo.BulkWriteException
 	switch {
 	case err == nil:
-		if res.InsertedCount+res.MatchedCount == int64(len(writes)) {
-			return nil, nil
-		}
+		all = res.InsertedCount+res.MatchedCount == int64(len(models))
 	case errors.As(err, &bwe) && bwe.WriteConcernError == nil && onlyDuplicateKeys(bwe):
 		// MongoDB has attempted every write; FerretDB stopped at the first failure.
 		if s.opts.RedoAfterWriteError {
 			if err := s.writeEach(ctx, models); err != nil {
-				return nil, fmt.Errorf("readmodel write carts: %w", err)
+				return false, fmt.Errorf("readmodel write carts: %w", err)
 			}
 		}
 	default:
-		return nil, fmt.Errorf("readmodel write carts: %w", translate(ctx, err))
+		return false, fmt.Errorf("readmodel write carts: %w", translate(ctx, err))
 	}
-	return s.conflicts(ctx, writes)
+	if err := s.collectionWritten(ctx); err != nil {
+		return false, fmt.Errorf("readmodel write carts: %w", err)
+	}
+	return all, nil
+}
+
+// collectionWritten calls Options.CollectionWritten after the Store's first
+// bulk write (the collection exists now), until a call succeeds.
+func (s *Store) collectionWritten(ctx context.Context) error {
+	if s.opts.CollectionWritten == nil || s.hooked.Load() {
+		return nil
+	}
+	if err := s.opts.CollectionWritten(ctx, s.db); err != nil {
+		return fmt.Errorf("after writing to %s: %w", s.carts.Name(), err)
+	}
+	s.hooked.Store(true)
+	return nil
 }
 
 func onlyDuplicateKeys(bwe mongo.BulkWriteException) bool {

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -667,4 +668,56 @@ func TestCompatFilterPushdown(t *testing.T) {
 			}
 		})
 	}
+}
+
+// Case 10: a conditional write is not atomic. FerretDB evaluates a filter other than {_id: v}
+// itself: it reads the matching documents, then writes each back by _id in a separate SQLite
+// transaction, so two writers with the same condition ({_id, epoch: 0}, a compare-and-set) can
+// both match and both write; MongoDB lets exactly one match. Only the unique _id index, i.e. an
+// insert, arbitrates between concurrent writers atomically. The read model's version guard is
+// therefore no guard against a second writer on FerretDB (hence its single fenced writer), and
+// its lease arbitrates takeovers with inserts.
+func TestCompatConditionalUpdateIsNotAtomic(t *testing.T) {
+	t.Parallel()
+	c := newCompatDB(t)
+	coll := c.db(t).Collection("leases")
+	const writers, rounds = 8, 40
+	worst := 0
+	for round := range rounds {
+		id := "lease-" + itoa(round)
+		if _, err := coll.InsertOne(t.Context(), bson.D{{Key: "_id", Value: id}, {Key: "epoch", Value: int64(0)}}); err != nil {
+			t.Fatal(err)
+		}
+		matched := make(chan int64, writers)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				<-start
+				res, err := coll.UpdateOne(t.Context(),
+					bson.D{{Key: "_id", Value: id}, {Key: "epoch", Value: int64(0)}},
+					bson.D{{Key: "$set", Value: bson.D{{Key: "epoch", Value: int64(1)}, {Key: "holder", Value: w}}}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				matched <- res.MatchedCount
+			})
+		}
+		close(start)
+		wg.Wait()
+		close(matched)
+		n := 0
+		for m := range matched {
+			n += int(m)
+		}
+		worst = max(worst, n)
+		if n > 1 {
+			break
+		}
+	}
+	if worst <= 1 {
+		t.Fatalf("in %d rounds of %d concurrent compare-and-set updates at most one matched: FerretDB's conditional updates may be atomic now (update doc.go, the read model's IDOnlyFilter and lease docs)", rounds, writers)
+	}
+	t.Logf("%d concurrent compare-and-set updates of one document matched", worst)
 }
