@@ -33,7 +33,10 @@
 //	  commit:     int64      $all commit position the projector has stored everything up to
 //	  prepare:    int64      $all prepare position
 //	  updated_at: date       when it was stored
+//	  epoch:      int64      lease epoch of the writer (Store.Fenced); absent if unfenced.
+//	                         A document with an epoch and no commit is a claim only.
 //	}
+//	leases, lease_claims:    the projector's lease and its epochs (Lease)
 //	readmodel_meta: { _id: "active", carts: string, updated_at: date }
 //	                         the carts collection in use (Catalog); absent: "carts"
 //	parked_events:           events the projector could not apply (ParkingLot)

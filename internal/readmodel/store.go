@@ -88,6 +88,7 @@ type Store struct {
 	// fence, if not nil, is checked before writes whose filter does not
 	// guard them (Options.IDOnlyFilter); see Fenced.
 	fence       func(ctx context.Context) error
+	lease       *Lease // fences the checkpoints; see Fenced
 	carts       *mongo.Collection
 	checkpoints *mongo.Collection
 }
@@ -500,7 +501,12 @@ func (s *Store) versions(ctx context.Context, userIDs []string) (map[string]int6
 
 // LoadCheckpoint implements projection.Store.
 func (s *Store) LoadCheckpoint(ctx context.Context, name string) (*projection.Position, error) {
-	var d checkpointDoc
+	if s.lease != nil {
+		if err := s.claimCheckpoint(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	var d fencedCheckpoint
 	err := s.checkpoints.FindOne(ctx, bson.D{{Key: "_id", Value: name}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, nil
@@ -508,10 +514,13 @@ func (s *Store) LoadCheckpoint(ctx context.Context, name string) (*projection.Po
 	if err != nil {
 		return nil, fmt.Errorf("readmodel load checkpoint %q: %w", name, translate(ctx, err))
 	}
-	if d.Commit < 0 || d.Prepare < 0 {
-		return nil, fmt.Errorf("readmodel load checkpoint %q: negative position %d/%d", name, d.Commit, d.Prepare)
+	if d.Commit == nil || d.Prepare == nil {
+		return nil, nil // claimed by a fenced store (Fenced), never saved
 	}
-	return &projection.Position{Commit: uint64(d.Commit), Prepare: uint64(d.Prepare)}, nil
+	if *d.Commit < 0 || *d.Prepare < 0 {
+		return nil, fmt.Errorf("readmodel load checkpoint %q: negative position %d/%d", name, *d.Commit, *d.Prepare)
+	}
+	return &projection.Position{Commit: uint64(*d.Commit), Prepare: uint64(*d.Prepare)}, nil
 }
 
 // SaveCheckpoint implements projection.Store. The upsert's filter matches
@@ -519,6 +528,9 @@ func (s *Store) LoadCheckpoint(ctx context.Context, name string) (*projection.Po
 // (another replica is ahead) the upsert's insert hits the duplicate _id and
 // the stored checkpoint stays, which is what we want.
 func (s *Store) SaveCheckpoint(ctx context.Context, name string, pos projection.Position) error {
+	if s.lease != nil {
+		return s.saveFencedCheckpoint(ctx, name, pos)
+	}
 	if pos.Commit > math.MaxInt64 || pos.Prepare > math.MaxInt64 {
 		return fmt.Errorf("readmodel save checkpoint %q: position %v does not fit int64", name, pos)
 	}
