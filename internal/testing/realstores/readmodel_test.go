@@ -2,6 +2,7 @@ package realstores_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"reflect"
 	"slices"
@@ -104,6 +105,10 @@ func TestMongoDB(t *testing.T) {
 	t.Run("contract", func(t *testing.T) {
 		t.Parallel()
 		storetest.Run(t, func(t *testing.T) projection.Store { return newStore() })
+	})
+	t.Run("lease and fenced checkpoint", func(t *testing.T) {
+		t.Parallel()
+		testLease(t, c, "t"+strings.ReplaceAll(uuid.NewString(), "-", ""))
 	})
 	t.Run("contract with FerretDBCompat", func(t *testing.T) {
 		t.Parallel()
@@ -325,5 +330,48 @@ func testCheckpoints(t *testing.T, s *readmodel.Store) {
 	}
 	if p := load("live"); p != nil {
 		t.Errorf("deleted checkpoint = %v", p)
+	}
+}
+
+// testLease: one holder at a time, takeover after expiry with a higher
+// epoch, and the old holder fenced off the checkpoint, on MongoDB.
+func testLease(t *testing.T, c *readmodel.Client, db string) {
+	const ttl = 2 * time.Second
+	ctx := testCtx(t)
+	a, b := c.Lease(db, "projector", "a", ttl), c.Lease(db, "projector", "b", ttl)
+	if epoch, ok, err := a.Acquire(ctx); err != nil || !ok || epoch != 1 {
+		t.Fatalf("a: Acquire = %d, %v, %v", epoch, ok, err)
+	}
+	if _, ok, err := b.Acquire(ctx); err != nil || ok {
+		t.Fatalf("b: Acquire of a held lease = %v, %v", ok, err)
+	}
+	store := c.Store(db, readmodel.Collections{})
+	sa := store.Fenced(a)
+	if _, err := sa.LoadCheckpoint(ctx, "carts"); err != nil {
+		t.Fatal(err)
+	}
+	pos := projection.Position{Commit: 10, Prepare: 10}
+	if err := sa.SaveCheckpoint(ctx, "carts", pos); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(ttl + ttl/4 + 200*time.Millisecond)
+	if epoch, ok, err := b.Acquire(ctx); err != nil || !ok || epoch != 2 {
+		t.Fatalf("b: Acquire after expiry = %d, %v, %v", epoch, ok, err)
+	}
+	sb := store.Fenced(b)
+	if p, err := sb.LoadCheckpoint(ctx, "carts"); err != nil || p == nil || *p != pos {
+		t.Fatalf("b: LoadCheckpoint = %v, %v", p, err)
+	}
+	if err := sa.SaveCheckpoint(ctx, "carts", projection.Position{Commit: 20, Prepare: 20}); !errors.Is(err, readmodel.ErrLeaseLost) {
+		t.Errorf("a: SaveCheckpoint after the takeover = %v, want ErrLeaseLost", err)
+	}
+	if err := a.Renew(ctx); !errors.Is(err, readmodel.ErrLeaseLost) {
+		t.Errorf("a: Renew after the takeover = %v, want ErrLeaseLost", err)
+	}
+	if err := b.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if epoch, ok, err := a.Acquire(ctx); err != nil || !ok || epoch != 3 {
+		t.Errorf("a: Acquire after release = %d, %v, %v", epoch, ok, err)
 	}
 }
