@@ -721,3 +721,18 @@ func TestCompatConditionalUpdateIsNotAtomic(t *testing.T) {
 	}
 	t.Logf("%d concurrent compare-and-set updates of one document matched", worst)
 }
+
+// Case 11: no update pipelines, hence no server clock ($$NOW) in a write: an update given as a
+// pipeline fails. The read model's lease therefore compares expires_at with the callers' clocks.
+func TestCompatNoUpdatePipeline(t *testing.T) {
+	t.Parallel()
+	c := newCompatDB(t)
+	coll := c.db(t).Collection("leases")
+	insertCart(t, coll, cartAt("u1", 1))
+	_, err := coll.UpdateOne(t.Context(), bson.D{{Key: "_id", Value: "u1"}},
+		mongo.Pipeline{{{Key: "$set", Value: bson.D{{Key: "expires_at", Value: "$$NOW"}}}}})
+	if err == nil {
+		t.Fatal("an update pipeline with $$NOW worked: FerretDB supports them now (the lease could use the server's clock)")
+	}
+	t.Logf("update pipeline: %v", err)
+}

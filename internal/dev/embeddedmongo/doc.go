@@ -73,6 +73,8 @@
 //	                                        back by _id in another transaction; two compare-and-set
 //	                                        updates ({_id, epoch: 0}) can both match. Only inserts
 //	                                        (the unique _id) arbitrate atomically.
+//	11 update pipeline ($$NOW)              unsupported: TypeMismatch (the update must be a
+//	                                        document), so no server clock in writes.
 //
 // # The _id expression index
 //
