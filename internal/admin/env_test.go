@@ -46,7 +46,7 @@ func testLogger() *slog.Logger {
 func newTestEnv(t *testing.T, opts envOptions) *testEnv {
 	t.Helper()
 	srv := embeddedmongo.StartForTest(t)
-	client, err := readmodel.Connect(context.Background(), srv.URI())
+	client, err := readmodel.ConnectWith(context.Background(), srv.URI(), readmodel.FerretDBCompat())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -42,7 +42,7 @@ func BenchmarkCatchUp(b *testing.B) {
 		b.Fatal(err)
 	}
 	fdb := embeddedmongo.StartForTest(b)
-	client, err := readmodel.Connect(context.Background(), fdb.URI())
+	client, err := readmodel.ConnectWith(context.Background(), fdb.URI(), readmodel.FerretDBCompat())
 	if err != nil {
 		b.Fatal(err)
 	}

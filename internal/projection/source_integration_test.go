@@ -39,7 +39,7 @@ func newStack(t *testing.T) *stack {
 	t.Cleanup(func() { es.Close() })
 	fdb := embeddedmongo.StartForTest(t)
 	px := netfault.Start(t, strings.TrimSuffix(strings.TrimPrefix(fdb.URI(), "mongodb://"), "/"))
-	client, err := readmodel.Connect(context.Background(), "mongodb://"+px.Addr()+"/?serverSelectionTimeoutMS=500")
+	client, err := readmodel.ConnectWith(context.Background(), "mongodb://"+px.Addr()+"/?serverSelectionTimeoutMS=500", readmodel.FerretDBCompat())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 	"github.com/acme/cart/internal/eventstore"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/query"
+	"github.com/acme/cart/internal/readmodel"
 	"github.com/acme/cart/internal/readside"
 )
 
@@ -55,6 +56,11 @@ type Config struct {
 	// FollowInterval is how often the read model's active collection is
 	// checked, so that a rebuild run on another replica is followed.
 	FollowInterval time.Duration
+	// MongoCompat names a MongoDB-compatible store whose limits the read
+	// model must work around: "" for MongoDB, "ferretdb" for FerretDB
+	// (see readmodel.FerretDBCompat). ReadModel, if set, is used as is.
+	MongoCompat string
+	ReadModel   *readmodel.Options
 	// Decode turns stored events into domain events for the projector and
 	// the parking lot's replay (nil: cart.Unmarshal). It is how a build
 	// that learned to read events an older one parked (an upcaster, a new
@@ -81,6 +87,10 @@ func (c Config) WithDefaults() Config {
 	if c.FollowInterval == 0 {
 		c.FollowInterval = readside.DefaultFollowInterval
 	}
+	if c.ReadModel == nil && c.MongoCompat == "ferretdb" {
+		o := readmodel.FerretDBCompat()
+		c.ReadModel = &o
+	}
 	return c
 }
 
@@ -101,6 +111,9 @@ func (c Config) Validate() error {
 	}
 	if c.MongoDB == "" || strings.ContainsAny(c.MongoDB, `/\. "$`) || len(c.MongoDB) > 63 {
 		errs = append(errs, fmt.Errorf("mongo-db %q: must be 1 to 63 characters without /\\. \"$ or spaces", c.MongoDB))
+	}
+	if c.MongoCompat != "" && c.MongoCompat != "ferretdb" {
+		errs = append(errs, fmt.Errorf("mongo-compat %q: want empty (MongoDB) or ferretdb", c.MongoCompat))
 	}
 	for name, d := range map[string]time.Duration{"max-wait": c.MaxWait, "follow-interval": c.FollowInterval} {
 		if d <= 0 {
@@ -123,6 +136,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("esdb", eventstore.Redact(c.ESDBURL)),
 		slog.String("mongo_uri", redactURI(c.MongoURI)),
 		slog.String("mongo_db", c.MongoDB),
+		slog.String("mongo_compat", c.MongoCompat),
 		slog.String("admin_listen", admin),
 		slog.Duration("max_wait", c.MaxWait),
 		slog.Duration("follow_interval", c.FollowInterval),
@@ -140,6 +154,8 @@ func (c *Config) Flags(fs *cli.FlagSet) {
 	fs.StringVar(&c.MongoURI, "mongo-uri", "CART_MONGO_URI", DefaultMongoURI,
 		"MongoDB connection string of the read model")
 	fs.StringVar(&c.MongoDB, "mongo-db", "CART_MONGO_DB", DefaultMongoDB, "MongoDB database of the read model")
+	fs.StringVar(&c.MongoCompat, "mongo-compat", "CART_MONGO_COMPAT", "",
+		"empty for MongoDB; ferretdb works around FerretDB 1.x's limits (bulk size, point reads, _id-only writes)")
 	fs.StringVar(&c.AdminListen, "admin-listen", "CART_ADMIN_LISTEN", DefaultAdminListen,
 		"host:port of the admin API (CartAdminService, cart:admin tokens only); loopback by default, empty: off")
 	fs.DurationVar(&c.MaxWait, "max-wait", "CART_QUERY_MAX_WAIT", query.DefaultMaxWait,

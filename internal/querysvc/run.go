@@ -59,7 +59,11 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			log.Warn("closing the EventStoreDB client", "err", err)
 		}
 	}()
-	mongo, err := readmodel.Connect(ctx, cfg.MongoURI)
+	var rmOpts readmodel.Options
+	if cfg.ReadModel != nil {
+		rmOpts = *cfg.ReadModel
+	}
+	mongo, err := readmodel.ConnectWith(ctx, cfg.MongoURI, rmOpts)
 	if err != nil {
 		return fmt.Errorf("query-svc: %w", err)
 	}

@@ -60,6 +60,7 @@ func startService(t testing.TB) *service {
 		ESDBURL:      esdb.ConnectionString(),
 		MongoURI:     "mongodb://" + px.Addr() + "/?serverSelectionTimeoutMS=300",
 		MongoDB:      "cart",
+		MongoCompat:  "ferretdb",
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -181,7 +182,7 @@ func TestGetCartReadYourWritesEndToEnd(t *testing.T) {
 	if err := s.stop(); err != nil {
 		t.Fatalf("Run = %v, want nil after shutdown", err)
 	}
-	rc, err := readmodel.Connect(ctx, s.fdbURI)
+	rc, err := readmodel.ConnectWith(ctx, s.fdbURI, readmodel.FerretDBCompat())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,7 +18,7 @@ func TestLargeBatchOfReplaces(t *testing.T) {
 	}
 	t.Parallel()
 	s, _, _ := newStore(t, Collections{})
-	const n = 2 * maxBulkWrites // FerretDB hangs at 100 in one bulk write
+	n := 2 * FerretDBCompat().MaxBulkWrite // FerretDB hangs at 100 in one bulk write
 	creates := make([]projection.CartWrite, n)
 	replaces := make([]projection.CartWrite, n)
 	for i := range creates {

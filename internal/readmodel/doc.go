@@ -7,11 +7,14 @@
 // translates the driver's failures into the domain's: network and server
 // selection problems become cart.ErrUnavailable.
 //
-// It uses only what FerretDB v1.24.2 (the embedded server of tests and the
-// local stack) supports as well as MongoDB: whole-document inserts and
-// replaces guarded by an equality filter on the version, point reads by _id,
-// unordered bulk writes and upserts. No transactions, positional or
-// arrayFilters updates, or $elemMatch: a document is always written whole.
+// It is written for MongoDB: one find with $in per batch, one unordered
+// bulk write per batch, replaces guarded atomically by {_id, version}.
+// FerretDB 1.24 on SQLite (the embedded server of tests and the local
+// stack) needs other choices, which are Options, not the default:
+// FerretDBCompat sets them, and ferretdb.go says why each one exists and
+// which compat test in internal/dev/embeddedmongo pins the bug. Either way
+// a document is written whole: no transactions, positional or arrayFilters
+// updates, or $elemMatch.
 //
 // Schema (field names are a contract with operators' tooling):
 //
@@ -30,7 +33,10 @@
 //	  commit:     int64      $all commit position the projector has stored everything up to
 //	  prepare:    int64      $all prepare position
 //	  updated_at: date       when it was stored
+//	  epoch:      int64      lease epoch of the writer (Store.Fenced); absent if unfenced.
+//	                         A document with an epoch and no commit is a claim only.
 //	}
+//	leases, lease_claims:    the projector's lease and its epochs (Lease)
 //	readmodel_meta: { _id: "active", carts: string, updated_at: date }
 //	                         the carts collection in use (Catalog); absent: "carts"
 //	parked_events:           events the projector could not apply (ParkingLot)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
@@ -32,18 +33,29 @@ const defaultServerSelectionTimeout = 5 * time.Second
 // Client is a connection pool to one MongoDB deployment, shared by every
 // Store made from it.
 type Client struct {
-	mc *mongo.Client
+	mc   *mongo.Client
+	opts Options
 }
 
-// Connect creates a client for uri. Like the driver, it does not wait for
-// the server: use Ping to check that it answers.
+// Connect creates a client for uri with the default options, for MongoDB.
+// Like the driver, it does not wait for the server: use Ping to check that
+// it answers.
 func Connect(ctx context.Context, uri string) (*Client, error) {
-	opts := options.Client().SetServerSelectionTimeout(defaultServerSelectionTimeout).ApplyURI(uri)
-	mc, err := mongo.Connect(opts)
+	return ConnectWith(ctx, uri, Options{})
+}
+
+// ConnectWith creates a client for uri whose Stores use the server as opts
+// say (FerretDBCompat for FerretDB).
+func ConnectWith(ctx context.Context, uri string, opts Options) (*Client, error) {
+	if opts.MaxBulkWrite < 0 {
+		return nil, fmt.Errorf("readmodel connect: MaxBulkWrite %d is negative", opts.MaxBulkWrite)
+	}
+	copts := options.Client().SetServerSelectionTimeout(defaultServerSelectionTimeout).ApplyURI(uri)
+	mc, err := mongo.Connect(copts)
 	if err != nil {
 		return nil, fmt.Errorf("readmodel connect: %w", err)
 	}
-	return &Client{mc: mc}, nil
+	return &Client{mc: mc, opts: opts}, nil
 }
 
 // Ping checks that MongoDB answers, for health checks.
@@ -71,7 +83,13 @@ type Collections struct {
 // Store is the read model in one database and one pair of collections. It is
 // safe for concurrent use.
 type Store struct {
-	db          string
+	db     string
+	opts   Options
+	hooked atomic.Bool // Options.CollectionWritten has been called
+	// fence, if not nil, is checked before writes whose filter does not
+	// guard them (Options.IDOnlyFilter); see Fenced.
+	fence       func(ctx context.Context) error
+	lease       *Lease // fences the checkpoints; see Fenced
 	carts       *mongo.Collection
 	checkpoints *mongo.Collection
 }
@@ -87,7 +105,7 @@ func (c *Client) Store(db string, names Collections) *Store {
 		names.Checkpoints = DefaultCheckpoints
 	}
 	d := c.mc.Database(db)
-	return &Store{db: db, carts: d.Collection(names.Carts), checkpoints: d.Collection(names.Checkpoints)}
+	return &Store{db: db, opts: c.opts, carts: d.Collection(names.Carts), checkpoints: d.Collection(names.Checkpoints)}
 }
 
 // CartsCollection is the name of the collection holding the carts.
@@ -188,19 +206,49 @@ func (s *Store) GetCart(ctx context.Context, userID string) (doc projection.Cart
 // readParallelism bounds the point reads a batch runs at once.
 const readParallelism = 8
 
-// LoadCarts implements projection.Store. It reads the documents one _id at
-// a time, several at once: FerretDB/SQLite serves an _id equality from its
-// primary key but answers {_id: {$in: [...]}} with a scan of the whole
-// collection (16 ms for 50 documents, growing with the collection), while
-// for MongoDB parallel point reads cost about one round trip too.
+// LoadCarts implements projection.Store: one find with $in, or point reads
+// with Options.PointReads.
 func (s *Store) LoadCarts(ctx context.Context, userIDs []string) (map[string]projection.CartDoc, error) {
-	docs, err := s.readEach(ctx, userIDs, nil)
+	docs, err := s.read(ctx, userIDs, nil)
 	if err != nil {
 		return nil, fmt.Errorf("readmodel load carts: %w", err)
 	}
 	out := make(map[string]projection.CartDoc, len(docs))
 	for id, d := range docs {
 		out[id] = fromDoc(d)
+	}
+	return out, nil
+}
+
+// read reads the users' documents (with projection, if not nil) as the
+// options say; missing documents are absent.
+func (s *Store) read(ctx context.Context, userIDs []string, proj any) (map[string]cartDoc, error) {
+	if len(userIDs) == 0 {
+		return map[string]cartDoc{}, nil
+	}
+	if s.opts.PointReads {
+		return s.readEach(ctx, userIDs, proj)
+	}
+	return s.readIn(ctx, userIDs, proj)
+}
+
+// readIn reads the users' documents with one find {_id: {$in: userIDs}}.
+func (s *Store) readIn(ctx context.Context, userIDs []string, proj any) (map[string]cartDoc, error) {
+	opts := options.Find()
+	if proj != nil {
+		opts.SetProjection(proj)
+	}
+	cur, err := s.carts.Find(ctx, bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: userIDs}}}}, opts)
+	if err != nil {
+		return nil, translate(ctx, err)
+	}
+	var docs []cartDoc
+	if err := cur.All(ctx, &docs); err != nil {
+		return nil, translate(ctx, err)
+	}
+	out := make(map[string]cartDoc, len(docs))
+	for _, d := range docs {
+		out[d.UserID] = d
 	}
 	return out, nil
 }
@@ -246,21 +294,20 @@ func (s *Store) readEach(ctx context.Context, userIDs []string, proj any) (map[s
 	return out, nil
 }
 
-// WriteCarts implements projection.Store: one unordered bulk write of
-// inserts (new documents) and whole-document replaces guarded by the
-// version read. A duplicate key on insert or a replace that matched nothing
-// means another writer got there first. The bulk result only counts, so
-// when anything missed, the users' versions are read back: a user whose
-// document is not at the version written is a conflict.
-//
-// FerretDB 1.24 stops a bulk write at its first failing write even when it
-// is unordered, and reports every write error at index 0 (see the
-// embeddedmongo compat tests), so after a write error the batch is written
-// again one document at a time; the version guard makes that harmless.
+// WriteCarts implements projection.Store: one unordered bulk write (or
+// one per Options.MaxBulkWrite writes) of inserts (new documents) and
+// whole-document replaces guarded by the version read. A duplicate key on
+// insert or a replace that matched nothing means another writer got there
+// first. The bulk result only counts, so when anything missed, the users'
+// versions are read back: a user whose document is not at the version
+// written is a conflict.
 func (s *Store) WriteCarts(ctx context.Context, writes []projection.CartWrite) ([]string, error) {
 	var conflicts []string
 	for len(writes) > 0 {
-		n := min(len(writes), maxBulkWrites)
+		n := len(writes)
+		if s.opts.MaxBulkWrite > 0 {
+			n = min(n, s.opts.MaxBulkWrite)
+		}
 		c, err := s.writeChunk(ctx, writes[:n])
 		if err != nil {
 			return nil, err
@@ -271,12 +318,10 @@ func (s *Store) WriteCarts(ctx context.Context, writes []projection.CartWrite) (
 	return conflicts, nil
 }
 
-// maxBulkWrites bounds one bulk write: FerretDB 1.24 never answers a bulk
-// write of 100 or more replaces that match existing documents (one SQLite
-// cursor per statement, a pool of 100; see the embeddedmongo compat tests).
-const maxBulkWrites = 50
-
 func (s *Store) writeChunk(ctx context.Context, writes []projection.CartWrite) ([]string, error) {
+	if s.opts.IDOnlyFilter {
+		return s.writeChunkByID(ctx, writes)
+	}
 	models := make([]mongo.WriteModel, len(writes))
 	for i, w := range writes {
 		doc := toDoc(w.Doc)
@@ -288,21 +333,111 @@ func (s *Store) writeChunk(ctx context.Context, writes []projection.CartWrite) (
 				SetReplacement(doc)
 		}
 	}
+	all, err := s.bulk(ctx, models)
+	if err != nil || all {
+		return nil, err
+	}
+	return s.conflicts(ctx, writes)
+}
+
+// writeChunkByID is writeChunk with Options.IDOnlyFilter: the stored
+// versions are read by _id first, and only the replaces whose document is
+// at the expected version are written, with the filter {_id}. Between the
+// read and the write another writer could move the document and be
+// overwritten: that is why this mode needs a single fenced writer.
+func (s *Store) writeChunkByID(ctx context.Context, writes []projection.CartWrite) ([]string, error) {
+	var replaced []string
+	for _, w := range writes {
+		if !w.Create {
+			replaced = append(replaced, w.Doc.UserID)
+		}
+	}
+	stored, err := s.versions(ctx, replaced)
+	if err != nil {
+		return nil, fmt.Errorf("readmodel write carts: %w", err)
+	}
+	var (
+		conflicts []string
+		written   []projection.CartWrite
+		models    []mongo.WriteModel
+	)
+	for _, w := range writes {
+		doc := toDoc(w.Doc)
+		if w.Create {
+			written = append(written, w)
+			models = append(models, mongo.NewInsertOneModel().SetDocument(doc))
+			continue
+		}
+		switch v, ok := stored[doc.UserID]; {
+		case ok && v == w.ExpectedVersion:
+			written = append(written, w)
+			models = append(models, mongo.NewReplaceOneModel().
+				SetFilter(bson.D{{Key: "_id", Value: doc.UserID}}).
+				SetReplacement(doc))
+		case ok && v == w.Doc.Version:
+			// Someone else already made this version: done.
+		default:
+			conflicts = append(conflicts, doc.UserID)
+		}
+	}
+	if len(models) == 0 {
+		return conflicts, nil
+	}
+	if s.fence != nil {
+		if err := s.fence(ctx); err != nil {
+			return nil, fmt.Errorf("readmodel write carts: %w", err)
+		}
+	}
+	all, err := s.bulk(ctx, models)
+	if err != nil {
+		return nil, err
+	}
+	if !all {
+		c, err := s.conflicts(ctx, written)
+		if err != nil {
+			return nil, err
+		}
+		conflicts = append(conflicts, c...)
+	}
+	return conflicts, nil
+}
+
+// bulk runs one unordered bulk write; all is true when every model was
+// applied (inserted or matched). After duplicate keys it redoes the models
+// one by one if the options say so (FerretDB stopped at the first).
+func (s *Store) bulk(ctx context.Context, models []mongo.WriteModel) (all bool, err error) {
 	res, err := s.carts.BulkWrite(ctx, models, options.BulkWrite().SetOrdered(false))
 	var bwe mongo.BulkWriteException
 	switch {
 	case err == nil:
-		if res.InsertedCount+res.MatchedCount == int64(len(writes)) {
-			return nil, nil
-		}
+		all = res.InsertedCount+res.MatchedCount == int64(len(models))
 	case errors.As(err, &bwe) && bwe.WriteConcernError == nil && onlyDuplicateKeys(bwe):
-		if err := s.writeEach(ctx, models); err != nil {
-			return nil, fmt.Errorf("readmodel write carts: %w", err)
+		// MongoDB has attempted every write; FerretDB stopped at the first failure.
+		if s.opts.RedoAfterWriteError {
+			if err := s.writeEach(ctx, models); err != nil {
+				return false, fmt.Errorf("readmodel write carts: %w", err)
+			}
 		}
 	default:
-		return nil, fmt.Errorf("readmodel write carts: %w", translate(ctx, err))
+		return false, fmt.Errorf("readmodel write carts: %w", translate(ctx, err))
 	}
-	return s.conflicts(ctx, writes)
+	if err := s.collectionWritten(ctx); err != nil {
+		return false, fmt.Errorf("readmodel write carts: %w", err)
+	}
+	return all, nil
+}
+
+// collectionWritten calls Options.CollectionWritten after the Store's first
+// bulk write (the collection exists now), until a call succeeds.
+func (s *Store) collectionWritten(ctx context.Context) error {
+	if s.opts.CollectionWritten == nil || s.hooked.Load() {
+		return nil
+	}
+	if err := s.opts.CollectionWritten(ctx, s.db); err != nil {
+		return fmt.Errorf("after writing to %s: %w", s.carts.Name(), err)
+	}
+	s.hooked.Store(true)
+	return nil
 }
 
 func onlyDuplicateKeys(bwe mongo.BulkWriteException) bool {
@@ -354,7 +489,7 @@ func (s *Store) conflicts(ctx context.Context, writes []projection.CartWrite) ([
 
 // versions reads the version of each user's document.
 func (s *Store) versions(ctx context.Context, userIDs []string) (map[string]int64, error) {
-	docs, err := s.readEach(ctx, userIDs, bson.D{{Key: "version", Value: 1}})
+	docs, err := s.read(ctx, userIDs, bson.D{{Key: "version", Value: 1}})
 	if err != nil {
 		return nil, err
 	}
@@ -367,7 +502,12 @@ func (s *Store) versions(ctx context.Context, userIDs []string) (map[string]int6
 
 // LoadCheckpoint implements projection.Store.
 func (s *Store) LoadCheckpoint(ctx context.Context, name string) (*eventlog.Position, error) {
-	var d checkpointDoc
+	if s.lease != nil {
+		if err := s.claimCheckpoint(ctx, name); err != nil {
+			return nil, err
+		}
+	}
+	var d fencedCheckpoint
 	err := s.checkpoints.FindOne(ctx, bson.D{{Key: "_id", Value: name}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, nil
@@ -375,10 +515,13 @@ func (s *Store) LoadCheckpoint(ctx context.Context, name string) (*eventlog.Posi
 	if err != nil {
 		return nil, fmt.Errorf("readmodel load checkpoint %q: %w", name, translate(ctx, err))
 	}
-	if d.Commit < 0 || d.Prepare < 0 {
-		return nil, fmt.Errorf("readmodel load checkpoint %q: negative position %d/%d", name, d.Commit, d.Prepare)
+	if d.Commit == nil || d.Prepare == nil {
+		return nil, nil // claimed by a fenced store (Fenced), never saved
 	}
-	return &eventlog.Position{Commit: uint64(d.Commit), Prepare: uint64(d.Prepare)}, nil
+	if *d.Commit < 0 || *d.Prepare < 0 {
+		return nil, fmt.Errorf("readmodel load checkpoint %q: negative position %d/%d", name, *d.Commit, *d.Prepare)
+	}
+	return &eventlog.Position{Commit: uint64(*d.Commit), Prepare: uint64(*d.Prepare)}, nil
 }
 
 // SaveCheckpoint implements projection.Store. The upsert's filter matches
@@ -386,6 +529,9 @@ func (s *Store) LoadCheckpoint(ctx context.Context, name string) (*eventlog.Posi
 // (another replica is ahead) the upsert's insert hits the duplicate _id and
 // the stored checkpoint stays, which is what we want.
 func (s *Store) SaveCheckpoint(ctx context.Context, name string, pos eventlog.Position) error {
+	if s.lease != nil {
+		return s.saveFencedCheckpoint(ctx, name, pos)
+	}
 	if pos.Commit > math.MaxInt64 || pos.Prepare > math.MaxInt64 {
 		return fmt.Errorf("readmodel save checkpoint %q: position %v does not fit int64", name, pos)
 	}

@@ -17,7 +17,8 @@ import (
 	"github.com/acme/cart/internal/testing/storetest"
 )
 
-// newStore starts an embedded FerretDB (about 10 ms) and returns a Store on it.
+// newStore starts an embedded FerretDB (about 10 ms) and returns a Store on
+// it, with the options for FerretDB.
 func newStore(t *testing.T, names Collections) (*Store, *Client, *embeddedmongo.Server) {
 	t.Helper()
 	srv := embeddedmongo.StartForTest(t)
@@ -25,9 +26,17 @@ func newStore(t *testing.T, names Collections) (*Store, *Client, *embeddedmongo.
 	return c.Store("cart", names), c, srv
 }
 
+// connect connects with FerretDBCompat: every server of these tests is the
+// embedded FerretDB (the default options are tested against MongoDB in
+// package realstores).
 func connect(t *testing.T, uri string) *Client {
 	t.Helper()
-	c, err := Connect(context.Background(), uri)
+	return connectWith(t, uri, FerretDBCompat())
+}
+
+func connectWith(t *testing.T, uri string, opts Options) *Client {
+	t.Helper()
+	c, err := ConnectWith(context.Background(), uri, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,7 +98,8 @@ func TestUpdatedAtKeepsMilliseconds(t *testing.T) {
 	}
 }
 
-// TestStoreContract runs the projection.Store contract on FerretDB.
+// TestStoreContract runs the projection.Store contract on FerretDB, with the
+// options for FerretDB.
 func TestStoreContract(t *testing.T) {
 	t.Parallel()
 	srv := embeddedmongo.StartForTest(t)
@@ -97,6 +107,33 @@ func TestStoreContract(t *testing.T) {
 	storetest.Run(t, func(t *testing.T) projection.Store {
 		return c.Store(srv.NewDatabaseName(t), Collections{})
 	})
+}
+
+// TestDefaultOptionsOnFerretDB runs what of the MongoDB path FerretDB
+// serves correctly (if slowly): LoadCarts with one find and $in, and single
+// writes. A bulk write with a failure in it would stop there on FerretDB,
+// which is why the contract runs with the defaults only against MongoDB.
+func TestDefaultOptionsOnFerretDB(t *testing.T) {
+	t.Parallel()
+	srv := embeddedmongo.StartForTest(t)
+	s := connectWith(t, srv.URI(), Options{}).Store("cart", Collections{})
+	mustWrite(t, s, projection.CartWrite{Doc: sampleDoc("u1", 0), Create: true}, projection.CartWrite{Doc: sampleDoc("u2", 3), Create: true})
+	if c := mustWrite(t, s, projection.CartWrite{Doc: sampleDoc("u2", 5), ExpectedVersion: 4}); len(c) != 1 || c[0] != "u2" {
+		t.Errorf("conflicts of a replace behind = %v, want [u2]", c)
+	}
+	docs, err := s.LoadCarts(ctxT(t), []string{"u1", "u2", "nobody"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(docs) != 2 || docs["u1"].Version != 0 || docs["u2"].Version != 3 {
+		t.Errorf("LoadCarts = %+v", docs)
+	}
+}
+
+func TestConnectRejectsNegativeBulkCap(t *testing.T) {
+	if _, err := ConnectWith(context.Background(), "mongodb://127.0.0.1:1/", Options{MaxBulkWrite: -1}); err == nil {
+		t.Error("MaxBulkWrite -1 was accepted")
+	}
 }
 
 func TestCheckpointLimits(t *testing.T) {

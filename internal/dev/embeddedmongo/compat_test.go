@@ -11,6 +11,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -632,4 +633,106 @@ func TestCompatUnsupported(t *testing.T) {
 			t.Fatalf("document written by the failed transaction: FindOne = %v, want mongo.ErrNoDocuments", err)
 		}
 	})
+}
+
+// Case 9: which filters FerretDB pushes down to SQL (its explain reports filterPushdown): only
+// exactly {_id: <string>}. Everything else, {_id: {$in: [...]}} and the version guard {_id,
+// version} included, reads and decodes every document of the collection, so its cost grows with
+// the collection; the read model's PointReads and IDOnlyFilter options exist for this.
+func TestCompatFilterPushdown(t *testing.T) {
+	t.Parallel()
+	c := newCompatDB(t)
+	db := c.db(t)
+	insertCart(t, db.Collection("carts"), cartAt("u1", 1))
+	tests := []struct {
+		name   string
+		filter bson.D
+		want   bool
+	}{
+		{"_id alone", bson.D{{Key: "_id", Value: "u1"}}, true},
+		{"_id $in", bson.D{{Key: "_id", Value: bson.D{{Key: "$in", Value: bson.A{"u1", "u2"}}}}}, false},
+		{"_id and version", bson.D{{Key: "_id", Value: "u1"}, {Key: "version", Value: int64(1)}}, false},
+		{"_id $eq", bson.D{{Key: "_id", Value: bson.D{{Key: "$eq", Value: "u1"}}}}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var res struct {
+				FilterPushdown bool `bson:"filterPushdown"`
+			}
+			cmd := bson.D{{Key: "explain", Value: bson.D{{Key: "find", Value: "carts"}, {Key: "filter", Value: tt.filter}}}}
+			if err := db.RunCommand(t.Context(), cmd).Decode(&res); err != nil {
+				t.Fatal(err)
+			}
+			if res.FilterPushdown != tt.want {
+				t.Errorf("filterPushdown = %v, want %v", res.FilterPushdown, tt.want)
+			}
+		})
+	}
+}
+
+// Case 10: a conditional write is not atomic. FerretDB evaluates a filter other than {_id: v}
+// itself: it reads the matching documents, then writes each back by _id in a separate SQLite
+// transaction, so two writers with the same condition ({_id, epoch: 0}, a compare-and-set) can
+// both match and both write; MongoDB lets exactly one match. Only the unique _id index, i.e. an
+// insert, arbitrates between concurrent writers atomically. The read model's version guard is
+// therefore no guard against a second writer on FerretDB (hence its single fenced writer), and
+// its lease arbitrates takeovers with inserts.
+func TestCompatConditionalUpdateIsNotAtomic(t *testing.T) {
+	t.Parallel()
+	c := newCompatDB(t)
+	coll := c.db(t).Collection("leases")
+	const writers, rounds = 8, 40
+	worst := 0
+	for round := range rounds {
+		id := "lease-" + itoa(round)
+		if _, err := coll.InsertOne(t.Context(), bson.D{{Key: "_id", Value: id}, {Key: "epoch", Value: int64(0)}}); err != nil {
+			t.Fatal(err)
+		}
+		matched := make(chan int64, writers)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range writers {
+			wg.Go(func() {
+				<-start
+				res, err := coll.UpdateOne(t.Context(),
+					bson.D{{Key: "_id", Value: id}, {Key: "epoch", Value: int64(0)}},
+					bson.D{{Key: "$set", Value: bson.D{{Key: "epoch", Value: int64(1)}, {Key: "holder", Value: w}}}})
+				if err != nil {
+					t.Error(err)
+					return
+				}
+				matched <- res.MatchedCount
+			})
+		}
+		close(start)
+		wg.Wait()
+		close(matched)
+		n := 0
+		for m := range matched {
+			n += int(m)
+		}
+		worst = max(worst, n)
+		if n > 1 {
+			break
+		}
+	}
+	if worst <= 1 {
+		t.Fatalf("in %d rounds of %d concurrent compare-and-set updates at most one matched: FerretDB's conditional updates may be atomic now (update doc.go, the read model's IDOnlyFilter and lease docs)", rounds, writers)
+	}
+	t.Logf("%d concurrent compare-and-set updates of one document matched", worst)
+}
+
+// Case 11: no update pipelines, hence no server clock ($$NOW) in a write: an update given as a
+// pipeline fails. The read model's lease therefore compares expires_at with the callers' clocks.
+func TestCompatNoUpdatePipeline(t *testing.T) {
+	t.Parallel()
+	c := newCompatDB(t)
+	coll := c.db(t).Collection("leases")
+	insertCart(t, coll, cartAt("u1", 1))
+	_, err := coll.UpdateOne(t.Context(), bson.D{{Key: "_id", Value: "u1"}},
+		mongo.Pipeline{{{Key: "$set", Value: bson.D{{Key: "expires_at", Value: "$$NOW"}}}}})
+	if err == nil {
+		t.Fatal("an update pipeline with $$NOW worked: FerretDB supports them now (the lease could use the server's clock)")
+	}
+	t.Logf("update pipeline: %v", err)
 }

@@ -38,17 +38,27 @@ type Config struct {
 	// Logger receives FerretDB's logs. FerretDB logs every connection at Info level, so nil means
 	// a text logger on stderr at Warn level.
 	Logger *slog.Logger
+
+	// IndexInterval, if positive, makes the server run EnsureAllIndexes that often, so that every
+	// collection, including those created later by a program in another process, gets the index
+	// that keeps writes by _id flat with the collection's size (see EnsureIndexes). It runs once
+	// at start too. Zero leaves it to the caller (EnsureIndexes, or readmodel's
+	// Options.CollectionWritten hook).
+	IndexInterval time.Duration
 }
 
 // Server is a running embedded FerretDB. It exists so that tests and the local stack can talk the
 // MongoDB wire protocol without a MongoDB installation.
 type Server struct {
 	uri string
+	dir string // the data directory, holding <database>.sqlite
+	log *slog.Logger
 	// admin is the client that proved readiness; it is kept for housekeeping such as dropping
 	// per-test databases, and disconnected before shutdown so that Close does not wait for it.
 	admin     *mongo.Client
 	cancel    context.CancelFunc
 	done      chan struct{}
+	loopDone  chan struct{} // nil unless the index loop runs
 	closeOnce sync.Once
 }
 
@@ -65,6 +75,9 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	if cfg.DataDir == "" {
 		return nil, errors.New("embeddedmongo start: data dir is required")
+	}
+	if cfg.IndexInterval < 0 {
+		return nil, fmt.Errorf("embeddedmongo start: negative index interval %v", cfg.IndexInterval)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = defaultLogger()
@@ -99,6 +112,8 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	runCtx, cancel := context.WithCancel(context.Background())
 	s := &Server{
 		uri:    f.MongoDBURI(),
+		dir:    dir,
+		log:    cfg.Logger,
 		cancel: cancel,
 		done:   make(chan struct{}),
 	}
@@ -111,6 +126,18 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	if err := s.connect(ctx); err != nil {
 		_ = s.Close()
 		return nil, fmt.Errorf("embeddedmongo start: %w", err)
+	}
+	if cfg.IndexInterval > 0 {
+		// Data from an earlier run (a restarted local stack) is indexed before anyone writes.
+		if err := s.EnsureAllIndexes(ctx); err != nil {
+			_ = s.Close()
+			return nil, fmt.Errorf("embeddedmongo start: %w", err)
+		}
+		s.loopDone = make(chan struct{})
+		go func() {
+			defer close(s.loopDone)
+			s.indexLoop(runCtx, cfg.IndexInterval)
+		}()
 	}
 	return s, nil
 }
@@ -190,5 +217,8 @@ func (s *Server) Close() error {
 		s.cancel()
 	})
 	<-s.done
+	if s.loopDone != nil {
+		<-s.loopDone
+	}
 	return err
 }

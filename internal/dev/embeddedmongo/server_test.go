@@ -33,6 +33,7 @@ func TestStartRejectsBadConfig(t *testing.T) {
 		{name: "no data dir", cfg: Config{Listen: "127.0.0.1:0"}, wantErr: "data dir is required"},
 		{name: "listen without port", cfg: Config{Listen: "127.0.0.1", DataDir: t.TempDir()}, wantErr: "missing port"},
 		{name: "port in use", cfg: Config{Listen: busy.Addr().String(), DataDir: t.TempDir()}, wantErr: "address already in use"},
+		{name: "negative index interval", cfg: Config{Listen: "127.0.0.1:0", DataDir: t.TempDir(), IndexInterval: -time.Second}, wantErr: "negative index interval"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -23,6 +23,7 @@ import (
 	"github.com/acme/cart/internal/dev/embeddedmongo"
 	"github.com/acme/cart/internal/dev/standin"
 	"github.com/acme/cart/internal/querysvc"
+	"github.com/acme/cart/internal/readmodel"
 )
 
 // Config says where each part listens and where data lives. Listen
@@ -111,8 +112,9 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.spawn(&s.stores, "esdb-standin", func() error { return s.esdb.Serve(storeCtx) })
 
 	if s.mongo, err = embeddedmongo.Start(ctx, embeddedmongo.Config{
-		Listen:  cfg.MongoListen,
-		DataDir: filepath.Join(cfg.DataDir, "ferretdb"),
+		Listen:        cfg.MongoListen,
+		DataDir:       filepath.Join(cfg.DataDir, "ferretdb"),
+		IndexInterval: time.Second,
 	}); err != nil {
 		return nil, fmt.Errorf("stack: FerretDB: %w", err)
 	}
@@ -133,6 +135,11 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	case rate.PerSecond == 0:
 		rate = guard.RateLimit{PerSecond: commandsvc.DefaultRatePerSecond, Burst: commandsvc.DefaultRateBurst}
 	}
+
+	// FerretDB's limits, and the index that keeps its writes flat with the
+	// number of carts, created as soon as a collection is first written.
+	rmOpts := readmodel.FerretDBCompat()
+	rmOpts.CollectionWritten = s.mongo.EnsureIndexes
 
 	cmdLis, err := net.Listen("tcp", cfg.CommandListen)
 	if err != nil {
@@ -169,6 +176,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	s.spawn(&s.services, "query-svc", func() error {
 		return querysvc.Run(runCtx, querysvc.Config{
 			ServerConfig:  rpc.ServerConfig{Listener: qryLis, Security: security},
+			ReadModel:     &rmOpts,
 			AdminListener: adminLis,
 			ESDBURL:       s.ESDBURL,
 			MongoURI:      s.MongoURI,

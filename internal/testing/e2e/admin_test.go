@@ -262,7 +262,7 @@ func TestRebuildUnderConcurrentWrites(t *testing.T) {
 		last[u] = e.add(u, "after-restart", 1, eur(1, 0))
 	}
 	e.assertMatchesReplay(last)
-	rm, err := readmodel.Connect(ctx(t), e.mongoURI)
+	rm, err := readmodel.ConnectWith(ctx(t), e.mongoURI, readmodel.FerretDBCompat())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,7 +276,7 @@ func TestRebuildUnderConcurrentWrites(t *testing.T) {
 // projector's back, keeping its version.
 func (e *env) corrupt(user string, qty int) {
 	e.t.Helper()
-	rm, err := readmodel.Connect(ctx(e.t), e.mongoURI)
+	rm, err := readmodel.ConnectWith(ctx(e.t), e.mongoURI, readmodel.FerretDBCompat())
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -218,7 +218,7 @@ func TestRedeliveryDoesNotDoubleCount(t *testing.T) {
 	before := e.cartAt("dup", last)
 
 	e.stopQuery()
-	rm, err := readmodel.Connect(ctx(t), e.mongoURI)
+	rm, err := readmodel.ConnectWith(ctx(t), e.mongoURI, readmodel.FerretDBCompat())
 	if err != nil {
 		t.Fatal(err)
 	}

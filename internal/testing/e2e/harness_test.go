@@ -179,6 +179,7 @@ func (e *env) runQuery(lis, admin net.Listener) {
 			ESDBURL:       e.esdb.ConnectionString(),
 			MongoURI:      e.mongoURI,
 			MongoDB:       e.mongoDB,
+			MongoCompat:   "ferretdb",
 			Decode:        e.decode,
 		}, logger(e.t).With("service", "query-svc"))
 	}()

@@ -2,9 +2,11 @@ package realstores_test
 
 import (
 	"context"
+	"errors"
 	"math"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,7 @@ import (
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/readmodel"
 	"github.com/acme/cart/internal/testing/realstores"
+	"github.com/acme/cart/internal/testing/storetest"
 )
 
 // The assertions of package readmodel's tests on FerretDB, repeated here
@@ -92,6 +95,76 @@ func TestMongoDB(t *testing.T) {
 		t.Parallel()
 		testCheckpoints(t, newStore())
 	})
+	t.Run("a batch far above FerretDB's cap in one bulk write", func(t *testing.T) {
+		t.Parallel()
+		testLargeBatch(t, newStore())
+	})
+	// The projection.Store contract with the default options (the MongoDB
+	// path, which only a real MongoDB can run: FerretDB stops a bulk write
+	// at its first failure) and with FerretDBCompat, which must stay
+	// correct on MongoDB too.
+	t.Run("contract", func(t *testing.T) {
+		t.Parallel()
+		storetest.Run(t, func(t *testing.T) projection.Store { return newStore() })
+	})
+	t.Run("lease and fenced checkpoint", func(t *testing.T) {
+		t.Parallel()
+		testLease(t, c, "t"+strings.ReplaceAll(uuid.NewString(), "-", ""))
+	})
+	t.Run("contract with FerretDBCompat", func(t *testing.T) {
+		t.Parallel()
+		fc, err := readmodel.ConnectWith(context.Background(), uri, readmodel.FerretDBCompat())
+		if err != nil {
+			t.Fatalf("ConnectWith: %v", err)
+		}
+		t.Cleanup(func() {
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			if err := fc.Close(ctx); err != nil {
+				t.Errorf("Close: %v", err)
+			}
+		})
+		storetest.Run(t, func(t *testing.T) projection.Store {
+			return fc.Store("t"+strings.ReplaceAll(uuid.NewString(), "-", ""), readmodel.Collections{})
+		})
+	})
+}
+
+// testLargeBatch writes 1,000 creates and then 1,000 replaces of them in
+// one call each: with the default options each is one bulk write.
+func testLargeBatch(t *testing.T, s *readmodel.Store) {
+	const n = 1000
+	creates := make([]projection.CartWrite, n)
+	replaces := make([]projection.CartWrite, n)
+	for i := range creates {
+		user := "u" + strconv.Itoa(i)
+		creates[i] = projection.CartWrite{Doc: sampleDoc(user, 0), Create: true}
+		replaces[i] = projection.CartWrite{Doc: sampleDoc(user, 1), ExpectedVersion: 0}
+	}
+	replaces[7].ExpectedVersion = 5 // one conflict in the middle
+	if c := mustWrite(t, s, creates...); len(c) != 0 {
+		t.Fatalf("conflicts on fresh inserts: %v", c)
+	}
+	if c := mustWrite(t, s, replaces...); !slices.Equal(c, []string{"u7"}) {
+		t.Fatalf("conflicts = %v, want [u7]", c)
+	}
+	users := make([]string, n)
+	for i := range users {
+		users[i] = "u" + strconv.Itoa(i)
+	}
+	docs, err := s.LoadCarts(testCtx(t), users)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, u := range users {
+		want := int64(1)
+		if i == 7 {
+			want = 0
+		}
+		if docs[u].Version != want {
+			t.Fatalf("%s at version %d, want %d", u, docs[u].Version, want)
+		}
+	}
 }
 
 func testRoundTrip(t *testing.T, s *readmodel.Store) {
@@ -258,5 +331,48 @@ func testCheckpoints(t *testing.T, s *readmodel.Store) {
 	}
 	if p := load("live"); p != nil {
 		t.Errorf("deleted checkpoint = %v", p)
+	}
+}
+
+// testLease: one holder at a time, takeover after expiry with a higher
+// epoch, and the old holder fenced off the checkpoint, on MongoDB.
+func testLease(t *testing.T, c *readmodel.Client, db string) {
+	const ttl = 2 * time.Second
+	ctx := testCtx(t)
+	a, b := c.Lease(db, "projector", "a", ttl), c.Lease(db, "projector", "b", ttl)
+	if epoch, ok, err := a.Acquire(ctx); err != nil || !ok || epoch != 1 {
+		t.Fatalf("a: Acquire = %d, %v, %v", epoch, ok, err)
+	}
+	if _, ok, err := b.Acquire(ctx); err != nil || ok {
+		t.Fatalf("b: Acquire of a held lease = %v, %v", ok, err)
+	}
+	store := c.Store(db, readmodel.Collections{})
+	sa := store.Fenced(a)
+	if _, err := sa.LoadCheckpoint(ctx, "carts"); err != nil {
+		t.Fatal(err)
+	}
+	pos := eventlog.Position{Commit: 10, Prepare: 10}
+	if err := sa.SaveCheckpoint(ctx, "carts", pos); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(ttl + ttl/4 + 200*time.Millisecond)
+	if epoch, ok, err := b.Acquire(ctx); err != nil || !ok || epoch != 2 {
+		t.Fatalf("b: Acquire after expiry = %d, %v, %v", epoch, ok, err)
+	}
+	sb := store.Fenced(b)
+	if p, err := sb.LoadCheckpoint(ctx, "carts"); err != nil || p == nil || *p != pos {
+		t.Fatalf("b: LoadCheckpoint = %v, %v", p, err)
+	}
+	if err := sa.SaveCheckpoint(ctx, "carts", eventlog.Position{Commit: 20, Prepare: 20}); !errors.Is(err, readmodel.ErrLeaseLost) {
+		t.Errorf("a: SaveCheckpoint after the takeover = %v, want ErrLeaseLost", err)
+	}
+	if err := a.Renew(ctx); !errors.Is(err, readmodel.ErrLeaseLost) {
+		t.Errorf("a: Renew after the takeover = %v, want ErrLeaseLost", err)
+	}
+	if err := b.Release(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if epoch, ok, err := a.Acquire(ctx); err != nil || !ok || epoch != 3 {
+		t.Errorf("a: Acquire after release = %d, %v, %v", epoch, ok, err)
 	}
 }
