@@ -17,6 +17,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"time"
 
 	"github.com/acme/cart/internal/cli"
 	"github.com/acme/cart/internal/dev/embeddedmongo"
@@ -78,7 +79,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		logger = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	}
 
-	srv, err := embeddedmongo.Start(ctx, embeddedmongo.Config{Listen: cfg.Listen, DataDir: cfg.DataDir, Logger: logger})
+	srv, err := embeddedmongo.Start(ctx, embeddedmongo.Config{Listen: cfg.Listen, DataDir: cfg.DataDir, Logger: logger,
+		// Collections created later (a rebuild's) get the _id index too.
+		IndexInterval: time.Second})
 	if err != nil {
 		return fmt.Errorf("start: %w", err)
 	}
