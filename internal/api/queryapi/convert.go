@@ -22,6 +22,7 @@ func entryToProto(e query.Entry) *cartv1.CartEvent {
 		CausationId:   e.Metadata.CausationID,
 		Reason:        e.Metadata.Reason,
 		EventId:       e.EventID,
+		OnBehalfOf:    e.Metadata.OnBehalfOf,
 	}
 	switch ev := e.Event.(type) {
 	case cart.ItemAdded:
@@ -38,6 +39,9 @@ func entryToProto(e query.Entry) *cartv1.CartEvent {
 			co.Items = append(co.Items, rpc.ItemToProto(it))
 		}
 		pe.Data = &cartv1.CartEvent_CartCheckedOut{CartCheckedOut: co}
+	case cart.ItemRepriced:
+		pe.Data = &cartv1.CartEvent_ItemRepriced{ItemRepriced: &cartv1.ItemRepriced{ProductId: ev.ProductID,
+			OldUnitPrice: rpc.MoneyToProto(ev.OldUnitPrice), NewUnitPrice: rpc.MoneyToProto(ev.NewUnitPrice)}}
 	default:
 		pe.Data = &cartv1.CartEvent_Unknown{Unknown: &cartv1.UnknownEvent{Json: string(e.Data)}}
 	}

@@ -255,7 +255,7 @@ type CartEvent struct {
 	// When the event store recorded the event; GetCartAsOf's as_of_time
 	// compares with this time.
 	Time *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=time,proto3" json:"time,omitempty"`
-	// Who made the change (x-principal header of the command).
+	// Who made the change: the verified subject of the caller's token.
 	Principal string `protobuf:"bytes,4,opt,name=principal,proto3" json:"principal,omitempty"`
 	// The command that made the change.
 	CommandId string `protobuf:"bytes,5,opt,name=command_id,json=commandId,proto3" json:"command_id,omitempty"`
@@ -267,6 +267,9 @@ type CartEvent struct {
 	Reason string `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
 	// The event's ID in EventStoreDB.
 	EventId string `protobuf:"bytes,9,opt,name=event_id,json=eventId,proto3" json:"event_id,omitempty"`
+	// The user a backend service (scope cart:any) acted for; empty when the
+	// user acted.
+	OnBehalfOf string `protobuf:"bytes,10,opt,name=on_behalf_of,json=onBehalfOf,proto3" json:"on_behalf_of,omitempty"`
 	// What changed.
 	//
 	// Types that are valid to be assigned to Data:
@@ -276,6 +279,7 @@ type CartEvent struct {
 	//	*CartEvent_ItemQuantityChanged
 	//	*CartEvent_CartCleared
 	//	*CartEvent_CartCheckedOut
+	//	*CartEvent_ItemRepriced
 	//	*CartEvent_Unknown
 	Data          isCartEvent_Data `protobuf_oneof:"data"`
 	unknownFields protoimpl.UnknownFields
@@ -375,6 +379,13 @@ func (x *CartEvent) GetEventId() string {
 	return ""
 }
 
+func (x *CartEvent) GetOnBehalfOf() string {
+	if x != nil {
+		return x.OnBehalfOf
+	}
+	return ""
+}
+
 func (x *CartEvent) GetData() isCartEvent_Data {
 	if x != nil {
 		return x.Data
@@ -427,6 +438,15 @@ func (x *CartEvent) GetCartCheckedOut() *CartCheckedOut {
 	return nil
 }
 
+func (x *CartEvent) GetItemRepriced() *ItemRepriced {
+	if x != nil {
+		if x, ok := x.Data.(*CartEvent_ItemRepriced); ok {
+			return x.ItemRepriced
+		}
+	}
+	return nil
+}
+
 func (x *CartEvent) GetUnknown() *UnknownEvent {
 	if x != nil {
 		if x, ok := x.Data.(*CartEvent_Unknown); ok {
@@ -465,6 +485,11 @@ type CartEvent_CartCheckedOut struct {
 	CartCheckedOut *CartCheckedOut `protobuf:"bytes,24,opt,name=cart_checked_out,json=cartCheckedOut,proto3,oneof"`
 }
 
+type CartEvent_ItemRepriced struct {
+	// A line's price changed to the catalog's, accepted at checkout.
+	ItemRepriced *ItemRepriced `protobuf:"bytes,25,opt,name=item_repriced,json=itemRepriced,proto3,oneof"`
+}
+
 type CartEvent_Unknown struct {
 	// An event this server version does not know; its JSON is kept verbatim.
 	Unknown *UnknownEvent `protobuf:"bytes,30,opt,name=unknown,proto3,oneof"`
@@ -479,6 +504,8 @@ func (*CartEvent_ItemQuantityChanged) isCartEvent_Data() {}
 func (*CartEvent_CartCleared) isCartEvent_Data() {}
 
 func (*CartEvent_CartCheckedOut) isCartEvent_Data() {}
+
+func (*CartEvent_ItemRepriced) isCartEvent_Data() {}
 
 func (*CartEvent_Unknown) isCartEvent_Data() {}
 
@@ -748,6 +775,70 @@ func (x *CartCheckedOut) GetTotal() *Money {
 	return nil
 }
 
+// ItemRepriced is the data of an ItemRepriced event.
+type ItemRepriced struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The product whose line was repriced.
+	ProductId string `protobuf:"bytes,1,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
+	// The line's price before.
+	OldUnitPrice *Money `protobuf:"bytes,2,opt,name=old_unit_price,json=oldUnitPrice,proto3" json:"old_unit_price,omitempty"`
+	// The catalog's price the line now has.
+	NewUnitPrice  *Money `protobuf:"bytes,3,opt,name=new_unit_price,json=newUnitPrice,proto3" json:"new_unit_price,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ItemRepriced) Reset() {
+	*x = ItemRepriced{}
+	mi := &file_cart_v1_query_service_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ItemRepriced) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ItemRepriced) ProtoMessage() {}
+
+func (x *ItemRepriced) ProtoReflect() protoreflect.Message {
+	mi := &file_cart_v1_query_service_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ItemRepriced.ProtoReflect.Descriptor instead.
+func (*ItemRepriced) Descriptor() ([]byte, []int) {
+	return file_cart_v1_query_service_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ItemRepriced) GetProductId() string {
+	if x != nil {
+		return x.ProductId
+	}
+	return ""
+}
+
+func (x *ItemRepriced) GetOldUnitPrice() *Money {
+	if x != nil {
+		return x.OldUnitPrice
+	}
+	return nil
+}
+
+func (x *ItemRepriced) GetNewUnitPrice() *Money {
+	if x != nil {
+		return x.NewUnitPrice
+	}
+	return nil
+}
+
 // UnknownEvent carries an event whose type this server does not know.
 type UnknownEvent struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -759,7 +850,7 @@ type UnknownEvent struct {
 
 func (x *UnknownEvent) Reset() {
 	*x = UnknownEvent{}
-	mi := &file_cart_v1_query_service_proto_msgTypes[10]
+	mi := &file_cart_v1_query_service_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -771,7 +862,7 @@ func (x *UnknownEvent) String() string {
 func (*UnknownEvent) ProtoMessage() {}
 
 func (x *UnknownEvent) ProtoReflect() protoreflect.Message {
-	mi := &file_cart_v1_query_service_proto_msgTypes[10]
+	mi := &file_cart_v1_query_service_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -784,7 +875,7 @@ func (x *UnknownEvent) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use UnknownEvent.ProtoReflect.Descriptor instead.
 func (*UnknownEvent) Descriptor() ([]byte, []int) {
-	return file_cart_v1_query_service_proto_rawDescGZIP(), []int{10}
+	return file_cart_v1_query_service_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *UnknownEvent) GetJson() string {
@@ -812,7 +903,7 @@ type GetCartAsOfRequest struct {
 
 func (x *GetCartAsOfRequest) Reset() {
 	*x = GetCartAsOfRequest{}
-	mi := &file_cart_v1_query_service_proto_msgTypes[11]
+	mi := &file_cart_v1_query_service_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -824,7 +915,7 @@ func (x *GetCartAsOfRequest) String() string {
 func (*GetCartAsOfRequest) ProtoMessage() {}
 
 func (x *GetCartAsOfRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cart_v1_query_service_proto_msgTypes[11]
+	mi := &file_cart_v1_query_service_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -837,7 +928,7 @@ func (x *GetCartAsOfRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCartAsOfRequest.ProtoReflect.Descriptor instead.
 func (*GetCartAsOfRequest) Descriptor() ([]byte, []int) {
-	return file_cart_v1_query_service_proto_rawDescGZIP(), []int{11}
+	return file_cart_v1_query_service_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetCartAsOfRequest) GetUserId() string {
@@ -903,7 +994,7 @@ type GetCartAsOfResponse struct {
 
 func (x *GetCartAsOfResponse) Reset() {
 	*x = GetCartAsOfResponse{}
-	mi := &file_cart_v1_query_service_proto_msgTypes[12]
+	mi := &file_cart_v1_query_service_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -915,7 +1006,7 @@ func (x *GetCartAsOfResponse) String() string {
 func (*GetCartAsOfResponse) ProtoMessage() {}
 
 func (x *GetCartAsOfResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cart_v1_query_service_proto_msgTypes[12]
+	mi := &file_cart_v1_query_service_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -928,7 +1019,7 @@ func (x *GetCartAsOfResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetCartAsOfResponse.ProtoReflect.Descriptor instead.
 func (*GetCartAsOfResponse) Descriptor() ([]byte, []int) {
-	return file_cart_v1_query_service_proto_rawDescGZIP(), []int{12}
+	return file_cart_v1_query_service_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *GetCartAsOfResponse) GetCart() *Cart {
@@ -957,7 +1048,7 @@ const file_cart_v1_query_service_proto_rawDesc = "" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"l\n" +
 	"\x16GetCartHistoryResponse\x12*\n" +
 	"\x06events\x18\x01 \x03(\v2\x12.cart.v1.CartEventR\x06events\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\xad\x05\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"\x8d\x06\n" +
 	"\tCartEvent\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\x03R\aversion\x12\x1d\n" +
 	"\n" +
@@ -969,13 +1060,17 @@ const file_cart_v1_query_service_proto_rawDesc = "" +
 	"\x0ecorrelation_id\x18\x06 \x01(\tR\rcorrelationId\x12!\n" +
 	"\fcausation_id\x18\a \x01(\tR\vcausationId\x12\x16\n" +
 	"\x06reason\x18\b \x01(\tR\x06reason\x12\x19\n" +
-	"\bevent_id\x18\t \x01(\tR\aeventId\x123\n" +
+	"\bevent_id\x18\t \x01(\tR\aeventId\x12 \n" +
+	"\fon_behalf_of\x18\n" +
+	" \x01(\tR\n" +
+	"onBehalfOf\x123\n" +
 	"\n" +
 	"item_added\x18\x14 \x01(\v2\x12.cart.v1.ItemAddedH\x00R\titemAdded\x129\n" +
 	"\fitem_removed\x18\x15 \x01(\v2\x14.cart.v1.ItemRemovedH\x00R\vitemRemoved\x12R\n" +
 	"\x15item_quantity_changed\x18\x16 \x01(\v2\x1c.cart.v1.ItemQuantityChangedH\x00R\x13itemQuantityChanged\x129\n" +
 	"\fcart_cleared\x18\x17 \x01(\v2\x14.cart.v1.CartClearedH\x00R\vcartCleared\x12C\n" +
-	"\x10cart_checked_out\x18\x18 \x01(\v2\x17.cart.v1.CartCheckedOutH\x00R\x0ecartCheckedOut\x121\n" +
+	"\x10cart_checked_out\x18\x18 \x01(\v2\x17.cart.v1.CartCheckedOutH\x00R\x0ecartCheckedOut\x12<\n" +
+	"\ritem_repriced\x18\x19 \x01(\v2\x15.cart.v1.ItemRepricedH\x00R\fitemRepriced\x121\n" +
 	"\aunknown\x18\x1e \x01(\v2\x15.cart.v1.UnknownEventH\x00R\aunknownB\x06\n" +
 	"\x04data\"u\n" +
 	"\tItemAdded\x12\x1d\n" +
@@ -996,7 +1091,12 @@ const file_cart_v1_query_service_proto_rawDesc = "" +
 	"\vcheckout_id\x18\x01 \x01(\tR\n" +
 	"checkoutId\x12'\n" +
 	"\x05items\x18\x02 \x03(\v2\x11.cart.v1.CartItemR\x05items\x12$\n" +
-	"\x05total\x18\x03 \x01(\v2\x0e.cart.v1.MoneyR\x05total\"\"\n" +
+	"\x05total\x18\x03 \x01(\v2\x0e.cart.v1.MoneyR\x05total\"\x99\x01\n" +
+	"\fItemRepriced\x12\x1d\n" +
+	"\n" +
+	"product_id\x18\x01 \x01(\tR\tproductId\x124\n" +
+	"\x0eold_unit_price\x18\x02 \x01(\v2\x0e.cart.v1.MoneyR\foldUnitPrice\x124\n" +
+	"\x0enew_unit_price\x18\x03 \x01(\v2\x0e.cart.v1.MoneyR\fnewUnitPrice\"\"\n" +
 	"\fUnknownEvent\x12\x12\n" +
 	"\x04json\x18\x01 \x01(\tR\x04json\"\x98\x01\n" +
 	"\x12GetCartAsOfRequest\x12\x17\n" +
@@ -1025,7 +1125,7 @@ func file_cart_v1_query_service_proto_rawDescGZIP() []byte {
 	return file_cart_v1_query_service_proto_rawDescData
 }
 
-var file_cart_v1_query_service_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
+var file_cart_v1_query_service_proto_msgTypes = make([]protoimpl.MessageInfo, 14)
 var file_cart_v1_query_service_proto_goTypes = []any{
 	(*GetCartRequest)(nil),         // 0: cart.v1.GetCartRequest
 	(*GetCartResponse)(nil),        // 1: cart.v1.GetCartResponse
@@ -1037,40 +1137,44 @@ var file_cart_v1_query_service_proto_goTypes = []any{
 	(*ItemQuantityChanged)(nil),    // 7: cart.v1.ItemQuantityChanged
 	(*CartCleared)(nil),            // 8: cart.v1.CartCleared
 	(*CartCheckedOut)(nil),         // 9: cart.v1.CartCheckedOut
-	(*UnknownEvent)(nil),           // 10: cart.v1.UnknownEvent
-	(*GetCartAsOfRequest)(nil),     // 11: cart.v1.GetCartAsOfRequest
-	(*GetCartAsOfResponse)(nil),    // 12: cart.v1.GetCartAsOfResponse
-	(*Cart)(nil),                   // 13: cart.v1.Cart
-	(*timestamppb.Timestamp)(nil),  // 14: google.protobuf.Timestamp
-	(*Money)(nil),                  // 15: cart.v1.Money
-	(*CartItem)(nil),               // 16: cart.v1.CartItem
+	(*ItemRepriced)(nil),           // 10: cart.v1.ItemRepriced
+	(*UnknownEvent)(nil),           // 11: cart.v1.UnknownEvent
+	(*GetCartAsOfRequest)(nil),     // 12: cart.v1.GetCartAsOfRequest
+	(*GetCartAsOfResponse)(nil),    // 13: cart.v1.GetCartAsOfResponse
+	(*Cart)(nil),                   // 14: cart.v1.Cart
+	(*timestamppb.Timestamp)(nil),  // 15: google.protobuf.Timestamp
+	(*Money)(nil),                  // 16: cart.v1.Money
+	(*CartItem)(nil),               // 17: cart.v1.CartItem
 }
 var file_cart_v1_query_service_proto_depIdxs = []int32{
-	13, // 0: cart.v1.GetCartResponse.cart:type_name -> cart.v1.Cart
+	14, // 0: cart.v1.GetCartResponse.cart:type_name -> cart.v1.Cart
 	4,  // 1: cart.v1.GetCartHistoryResponse.events:type_name -> cart.v1.CartEvent
-	14, // 2: cart.v1.CartEvent.time:type_name -> google.protobuf.Timestamp
+	15, // 2: cart.v1.CartEvent.time:type_name -> google.protobuf.Timestamp
 	5,  // 3: cart.v1.CartEvent.item_added:type_name -> cart.v1.ItemAdded
 	6,  // 4: cart.v1.CartEvent.item_removed:type_name -> cart.v1.ItemRemoved
 	7,  // 5: cart.v1.CartEvent.item_quantity_changed:type_name -> cart.v1.ItemQuantityChanged
 	8,  // 6: cart.v1.CartEvent.cart_cleared:type_name -> cart.v1.CartCleared
 	9,  // 7: cart.v1.CartEvent.cart_checked_out:type_name -> cart.v1.CartCheckedOut
-	10, // 8: cart.v1.CartEvent.unknown:type_name -> cart.v1.UnknownEvent
-	15, // 9: cart.v1.ItemAdded.unit_price:type_name -> cart.v1.Money
-	16, // 10: cart.v1.CartCheckedOut.items:type_name -> cart.v1.CartItem
-	15, // 11: cart.v1.CartCheckedOut.total:type_name -> cart.v1.Money
-	14, // 12: cart.v1.GetCartAsOfRequest.as_of_time:type_name -> google.protobuf.Timestamp
-	13, // 13: cart.v1.GetCartAsOfResponse.cart:type_name -> cart.v1.Cart
-	0,  // 14: cart.v1.CartQueryService.GetCart:input_type -> cart.v1.GetCartRequest
-	2,  // 15: cart.v1.CartQueryService.GetCartHistory:input_type -> cart.v1.GetCartHistoryRequest
-	11, // 16: cart.v1.CartQueryService.GetCartAsOf:input_type -> cart.v1.GetCartAsOfRequest
-	1,  // 17: cart.v1.CartQueryService.GetCart:output_type -> cart.v1.GetCartResponse
-	3,  // 18: cart.v1.CartQueryService.GetCartHistory:output_type -> cart.v1.GetCartHistoryResponse
-	12, // 19: cart.v1.CartQueryService.GetCartAsOf:output_type -> cart.v1.GetCartAsOfResponse
-	17, // [17:20] is the sub-list for method output_type
-	14, // [14:17] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	10, // 8: cart.v1.CartEvent.item_repriced:type_name -> cart.v1.ItemRepriced
+	11, // 9: cart.v1.CartEvent.unknown:type_name -> cart.v1.UnknownEvent
+	16, // 10: cart.v1.ItemAdded.unit_price:type_name -> cart.v1.Money
+	17, // 11: cart.v1.CartCheckedOut.items:type_name -> cart.v1.CartItem
+	16, // 12: cart.v1.CartCheckedOut.total:type_name -> cart.v1.Money
+	16, // 13: cart.v1.ItemRepriced.old_unit_price:type_name -> cart.v1.Money
+	16, // 14: cart.v1.ItemRepriced.new_unit_price:type_name -> cart.v1.Money
+	15, // 15: cart.v1.GetCartAsOfRequest.as_of_time:type_name -> google.protobuf.Timestamp
+	14, // 16: cart.v1.GetCartAsOfResponse.cart:type_name -> cart.v1.Cart
+	0,  // 17: cart.v1.CartQueryService.GetCart:input_type -> cart.v1.GetCartRequest
+	2,  // 18: cart.v1.CartQueryService.GetCartHistory:input_type -> cart.v1.GetCartHistoryRequest
+	12, // 19: cart.v1.CartQueryService.GetCartAsOf:input_type -> cart.v1.GetCartAsOfRequest
+	1,  // 20: cart.v1.CartQueryService.GetCart:output_type -> cart.v1.GetCartResponse
+	3,  // 21: cart.v1.CartQueryService.GetCartHistory:output_type -> cart.v1.GetCartHistoryResponse
+	13, // 22: cart.v1.CartQueryService.GetCartAsOf:output_type -> cart.v1.GetCartAsOfResponse
+	20, // [20:23] is the sub-list for method output_type
+	17, // [17:20] is the sub-list for method input_type
+	17, // [17:17] is the sub-list for extension type_name
+	17, // [17:17] is the sub-list for extension extendee
+	0,  // [0:17] is the sub-list for field type_name
 }
 
 func init() { file_cart_v1_query_service_proto_init() }
@@ -1086,9 +1190,10 @@ func file_cart_v1_query_service_proto_init() {
 		(*CartEvent_ItemQuantityChanged)(nil),
 		(*CartEvent_CartCleared)(nil),
 		(*CartEvent_CartCheckedOut)(nil),
+		(*CartEvent_ItemRepriced)(nil),
 		(*CartEvent_Unknown)(nil),
 	}
-	file_cart_v1_query_service_proto_msgTypes[11].OneofWrappers = []any{
+	file_cart_v1_query_service_proto_msgTypes[12].OneofWrappers = []any{
 		(*GetCartAsOfRequest_AsOfTime)(nil),
 		(*GetCartAsOfRequest_AsOfVersion)(nil),
 	}
@@ -1098,7 +1203,7 @@ func file_cart_v1_query_service_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cart_v1_query_service_proto_rawDesc), len(file_cart_v1_query_service_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   13,
+			NumMessages:   14,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
