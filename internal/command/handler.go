@@ -62,6 +62,9 @@ type Options struct {
 	// Catalog prices AddItem and CheckoutCart (see pricing.go); without
 	// one those commands fail with ErrNoCatalog.
 	Catalog Catalog
+	// Observer, if set, is told how each command ended and of every
+	// concurrency conflict (metrics).
+	Observer Observer
 }
 
 // Handler executes commands against carts. It caches the state of recent
@@ -94,6 +97,9 @@ func NewHandler(store EventStore, opts Options) *Handler {
 	}
 	if opts.CacheSize == 0 {
 		opts.CacheSize = DefaultCacheSize
+	}
+	if opts.Observer == nil {
+		opts.Observer = nopObserver{}
 	}
 	h := &Handler{store: store, opts: opts, log: opts.Log, now: opts.Now,
 		cache: newStateCache(opts.CacheSize), locks: newUserLocks()}
@@ -144,7 +150,8 @@ type Result struct {
 // Options.MaxAttempts times. Commands on one cart wait for each other (see
 // userLocks). For a CheckoutCart the checkout ID is derived from the command
 // ID (any CheckoutID in cmd is replaced).
-func (h *Handler) Handle(ctx context.Context, env Envelope, cmd cart.Command) (Result, error) {
+func (h *Handler) Handle(ctx context.Context, env Envelope, cmd cart.Command) (res Result, err error) {
+	defer func() { h.opts.Observer.CommandDone(commandName(cmd), Outcome(err)) }()
 	dedupe := env.CommandID != ""
 	if !dedupe {
 		env.CommandID = uuid.NewString()
@@ -253,6 +260,7 @@ func (h *Handler) handle(ctx context.Context, env Envelope, cmd cart.Command, me
 		version, err := h.store.AppendEvents(ctx, env.UserID, st.version, meta, events)
 		if errors.Is(err, cart.ErrConcurrencyConflict) && (!fresh || attempt < h.opts.MaxAttempts) {
 			h.log.DebugContext(ctx, "concurrency conflict; deciding again", "user_id", env.UserID, "command", cmd.Name(), "attempt", attempt, "cached", !fresh)
+			h.opts.Observer.Conflict(cmd.Name())
 			// A cached state that was behind is no contention and no
 			// attempt: catch up at once. Another writer that won on the
 			// latest state is: wait a little, so that both do not collide
@@ -269,6 +277,8 @@ func (h *Handler) handle(ctx context.Context, env Envelope, cmd cart.Command, me
 			continue
 		}
 		if errors.Is(err, cart.ErrConcurrencyConflict) {
+			h.opts.Observer.Conflict(cmd.Name())
+			h.opts.Observer.RetriesExhausted(cmd.Name())
 			// Refused, so nothing was written: st is behind but true.
 			return Result{}, st, fmt.Errorf("%s: after %d attempts: %w", cmd.Name(), attempt, err)
 		}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
@@ -33,9 +34,10 @@ func recordedFrom(e *esdb.RecordedEvent) eventlog.Event {
 // at most count events (count <= 0: all of them). A stream that does not
 // exist yet gives an empty slice and no error: for a cart that simply means
 // "no events yet".
-func (s *Store) ReadStream(ctx context.Context, userID string, from int64, count int) ([]eventlog.Event, error) {
+func (s *Store) ReadStream(ctx context.Context, userID string, from int64, count int) (_ []eventlog.Event, err error) {
+	defer s.timed("read", time.Now(), &err)
 	var out []eventlog.Event
-	_, err := s.readRaw(ctx, StreamName(userID), esdb.Forwards, revision(from), readCount(count), func(e *esdb.RecordedEvent) error {
+	_, err = s.readRaw(ctx, StreamName(userID), esdb.Forwards, revision(from), readCount(count), func(e *esdb.RecordedEvent) error {
 		out = append(out, recordedFrom(e))
 		return nil
 	})
@@ -47,9 +49,10 @@ func (s *Store) ReadStream(ctx context.Context, userID string, from int64, count
 
 // HeadPosition is the position of the last event in $all, the zero Position
 // when the log is empty; the read side measures replay progress against it.
-func (s *Store) HeadPosition(ctx context.Context) (eventlog.Position, error) {
+func (s *Store) HeadPosition(ctx context.Context) (_ eventlog.Position, err error) {
+	defer s.timed("read", time.Now(), &err)
 	var head eventlog.Position
-	err := s.read(ctx, func(c *esdb.Client, ctx context.Context) (*esdb.ReadStream, error) {
+	err = s.read(ctx, func(c *esdb.Client, ctx context.Context) (*esdb.ReadStream, error) {
 		return c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
 	}, func(e *esdb.RecordedEvent) error {
 		head = eventlog.Position{Commit: e.Position.Commit, Prepare: e.Position.Prepare}

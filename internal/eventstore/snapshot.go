@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 
@@ -30,9 +31,10 @@ func SnapshotStream(userID string) string { return SnapshotStreamPrefix + userID
 // ReadSnapshot returns the latest snapshot written for userID, or nil when
 // there is none. The bytes are opaque here: the write side owns their schema
 // and must distrust them (a snapshot is a cache, the stream is the truth).
-func (s *Store) ReadSnapshot(ctx context.Context, userID string) ([]byte, error) {
+func (s *Store) ReadSnapshot(ctx context.Context, userID string) (_ []byte, err error) {
+	defer s.timed("read", time.Now(), &err)
 	var data []byte
-	_, err := s.readRaw(ctx, SnapshotStream(userID), esdb.Backwards, esdb.End{}, 1, func(re *esdb.RecordedEvent) error {
+	_, err = s.readRaw(ctx, SnapshotStream(userID), esdb.Backwards, esdb.End{}, 1, func(re *esdb.RecordedEvent) error {
 		data = re.Data
 		return nil
 	})
@@ -45,7 +47,8 @@ func (s *Store) ReadSnapshot(ctx context.Context, userID string) ([]byte, error)
 // WriteSnapshot stores data as userID's latest snapshot. The snapshot stream
 // keeps only its last event ($maxCount 1, set with the first snapshot), so
 // snapshots cost constant space per cart however often they are written.
-func (s *Store) WriteSnapshot(ctx context.Context, userID string, data []byte) error {
+func (s *Store) WriteSnapshot(ctx context.Context, userID string, data []byte) (err error) {
+	defer s.timed("append", time.Now(), &err)
 	stream := SnapshotStream(userID)
 	wr, err := s.appendRaw(ctx, stream, esdb.Any{}, esdb.EventData{
 		EventType:   snapshotEventType,

@@ -47,8 +47,9 @@ type Store struct {
 	mu      sync.Mutex
 	cur     *conn
 	closed  bool
-	ready   bool   // the last call that finished reached the store
-	probing *probe // the one call let in while not ready; see conn.go
+	ready   bool         // the last call that finished reached the store
+	probing *probe       // the one call let in while not ready; see conn.go
+	observe CallObserver // nil: none; see ObserveCalls
 }
 
 // Open prepares a connection to EventStoreDB from an esdb:// or

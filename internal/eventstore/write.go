@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
 	"github.com/google/uuid"
@@ -38,7 +39,8 @@ func EventID(commandID, commandHash string, i int, data []byte) uuid.UUID {
 // carrying meta. It returns the revision of the last event written, the
 // cart's new version. A stream that moved on gives an error wrapping
 // cart.ErrConcurrencyConflict; the caller reloads and decides again.
-func (s *Store) AppendEvents(ctx context.Context, userID string, expected int64, meta cart.Metadata, events []cart.Event) (int64, error) {
+func (s *Store) AppendEvents(ctx context.Context, userID string, expected int64, meta cart.Metadata, events []cart.Event) (_ int64, err error) {
+	defer s.timed("append", time.Now(), &err)
 	stream := StreamName(userID)
 	if len(events) == 0 {
 		return 0, fmt.Errorf("eventstore: append to %s: no events", stream)
@@ -100,10 +102,11 @@ func (s *Store) appendRaw(ctx context.Context, stream string, exp esdb.ExpectedR
 // An event that does not decode (unknown type, bad JSON) is an error
 // wrapping *cart.DecodeError: the write side never decides on a cart it
 // cannot fully read.
-func (s *Store) LoadEvents(ctx context.Context, userID string, from int64, fn func(revision int64, e cart.Event, m cart.Metadata) error) error {
+func (s *Store) LoadEvents(ctx context.Context, userID string, from int64, fn func(revision int64, e cart.Event, m cart.Metadata) error) (err error) {
+	defer s.timed("read", time.Now(), &err)
 	stream := StreamName(userID)
 	var stopped error // fn's own error, told apart from the store's
-	_, err := s.readRaw(ctx, stream, esdb.Forwards, revision(from), readCount(0), func(re *esdb.RecordedEvent) error {
+	_, err = s.readRaw(ctx, stream, esdb.Forwards, revision(from), readCount(0), func(re *esdb.RecordedEvent) error {
 		e, err := cart.Unmarshal(re.EventType, re.Data)
 		if err != nil {
 			stopped = fmt.Errorf("revision %d: %w", re.EventNumber, err)

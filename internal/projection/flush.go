@@ -3,6 +3,7 @@ package projection
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/acme/cart/internal/eventlog"
 )
@@ -36,6 +37,7 @@ func (p *Projector) flush(ctx context.Context, b *batch) (int, error) {
 	}
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
+	start := time.Now()
 	var states []*cartState
 	if len(b.entries) > 0 {
 		// Before the write, not after: a write that fails for us (a
@@ -92,6 +94,7 @@ func (p *Projector) flush(ctx context.Context, b *batch) (int, error) {
 		pr.EventsParked += parked
 	})
 	if n > 0 {
+		p.cfg.Observer.Flushed(n, int(applied), int(skipped), int(parked), time.Since(start))
 		p.log.Debug("projection flushed", "events", n, "carts", len(states), "checkpoint", stored.String())
 	}
 	return max(n, 1), nil

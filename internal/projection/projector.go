@@ -59,6 +59,8 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the waits between reconnects, which
 	// double after each failure that made no progress.
 	MinBackoff, MaxBackoff time.Duration
+	// Observer, if set, is told of every flush and reconnect (metrics).
+	Observer Observer
 }
 
 // Progress is how far a projector has come, for health checks and logs.
@@ -133,6 +135,9 @@ func New(cfg Config) (*Projector, error) {
 	}
 	if cfg.Decode == nil {
 		cfg.Decode = cart.Unmarshal
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = nopObserver{}
 	}
 	if cfg.BatchSize == 0 {
 		cfg.BatchSize = DefaultBatchSize
@@ -218,6 +223,7 @@ func (p *Projector) Run(ctx context.Context) error {
 			pr.Reconnects++
 			pr.LastError = err.Error()
 		})
+		p.cfg.Observer.Resubscribed()
 		// Jitter keeps replicas that failed together from retrying in step.
 		wait := backoff/2 + rand.N(backoff/2+1)
 		p.log.Warn("projection interrupted; resubscribing from the last checkpoint", "err", err, "retry_in", wait)

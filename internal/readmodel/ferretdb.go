@@ -1,6 +1,9 @@
 package readmodel
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Options says how the adapter uses the server. The zero value is for
 // MongoDB: LoadCarts is one find with $in, a batch is one unordered bulk
@@ -50,6 +53,13 @@ type Options struct {
 	// a rebuild creates. An error is returned by that write (the documents
 	// are written; the hook is tried again on the next write).
 	CollectionWritten func(ctx context.Context, db string) error
+
+	// Observe, if not nil, is told of every read (op "read": GetCart,
+	// LoadCarts, LoadCheckpoint) and write (op "write": WriteCarts,
+	// SaveCheckpoint) of a Store, with how long it took and its error, for
+	// metrics. It is not a FerretDB workaround; it lives here because
+	// these are the Client's options.
+	Observe func(op string, d time.Duration, err error)
 }
 
 // FerretDBCompat returns the options for FerretDB 1.24 on SQLite: bulk

@@ -166,3 +166,13 @@ func (l *ParkingLot) ReplayFailed(ctx context.Context, key, cause string) error 
 	}
 	return nil
 }
+
+// CountParked returns how many events the parking lot holds now, for the
+// parked-events gauge.
+func (l *ParkingLot) CountParked(ctx context.Context) (int64, error) {
+	n, err := l.coll.CountDocuments(ctx, bson.D{})
+	if err != nil {
+		return 0, fmt.Errorf("readmodel count parked: %w", translate(ctx, err))
+	}
+	return n, nil
+}

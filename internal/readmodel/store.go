@@ -192,6 +192,7 @@ func fromDoc(d cartDoc) projection.CartDoc {
 
 // GetCart returns a user's document; ok is false when the user has none.
 func (s *Store) GetCart(ctx context.Context, userID string) (doc projection.CartDoc, ok bool, err error) {
+	defer s.timed("read", time.Now(), &err)
 	var d cartDoc
 	err = s.carts.FindOne(ctx, bson.D{{Key: "_id", Value: userID}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
@@ -208,7 +209,8 @@ const readParallelism = 8
 
 // LoadCarts implements projection.Store: one find with $in, or point reads
 // with Options.PointReads.
-func (s *Store) LoadCarts(ctx context.Context, userIDs []string) (map[string]projection.CartDoc, error) {
+func (s *Store) LoadCarts(ctx context.Context, userIDs []string) (_ map[string]projection.CartDoc, err error) {
+	defer s.timed("read", time.Now(), &err)
 	docs, err := s.read(ctx, userIDs, nil)
 	if err != nil {
 		return nil, fmt.Errorf("readmodel load carts: %w", err)
@@ -301,7 +303,8 @@ func (s *Store) readEach(ctx context.Context, userIDs []string, proj any) (map[s
 // first. The bulk result only counts, so when anything missed, the users'
 // versions are read back: a user whose document is not at the version
 // written is a conflict.
-func (s *Store) WriteCarts(ctx context.Context, writes []projection.CartWrite) ([]string, error) {
+func (s *Store) WriteCarts(ctx context.Context, writes []projection.CartWrite) (_ []string, err error) {
+	defer s.timed("write", time.Now(), &err)
 	var conflicts []string
 	for len(writes) > 0 {
 		n := len(writes)
@@ -501,14 +504,15 @@ func (s *Store) versions(ctx context.Context, userIDs []string) (map[string]int6
 }
 
 // LoadCheckpoint implements projection.Store.
-func (s *Store) LoadCheckpoint(ctx context.Context, name string) (*eventlog.Position, error) {
+func (s *Store) LoadCheckpoint(ctx context.Context, name string) (_ *eventlog.Position, err error) {
+	defer s.timed("read", time.Now(), &err)
 	if s.lease != nil {
 		if err := s.claimCheckpoint(ctx, name); err != nil {
 			return nil, err
 		}
 	}
 	var d fencedCheckpoint
-	err := s.checkpoints.FindOne(ctx, bson.D{{Key: "_id", Value: name}}).Decode(&d)
+	err = s.checkpoints.FindOne(ctx, bson.D{{Key: "_id", Value: name}}).Decode(&d)
 	if errors.Is(err, mongo.ErrNoDocuments) {
 		return nil, nil
 	}
@@ -528,7 +532,8 @@ func (s *Store) LoadCheckpoint(ctx context.Context, name string) (*eventlog.Posi
 // only a checkpoint at or before pos; when a checkpoint further on exists
 // (another replica is ahead) the upsert's insert hits the duplicate _id and
 // the stored checkpoint stays, which is what we want.
-func (s *Store) SaveCheckpoint(ctx context.Context, name string, pos eventlog.Position) error {
+func (s *Store) SaveCheckpoint(ctx context.Context, name string, pos eventlog.Position) (err error) {
+	defer s.timed("write", time.Now(), &err)
 	if s.lease != nil {
 		return s.saveFencedCheckpoint(ctx, name, pos)
 	}
@@ -544,7 +549,7 @@ func (s *Store) SaveCheckpoint(ctx context.Context, name string, pos eventlog.Po
 		}},
 	}
 	doc := checkpointDoc{Name: name, Commit: c, Prepare: p, UpdatedAt: time.Now().UTC()}
-	_, err := s.checkpoints.ReplaceOne(ctx, filter, doc, options.Replace().SetUpsert(true))
+	_, err = s.checkpoints.ReplaceOne(ctx, filter, doc, options.Replace().SetUpsert(true))
 	if err != nil && !mongo.IsDuplicateKeyError(err) {
 		return fmt.Errorf("readmodel save checkpoint %q: %w", name, translate(ctx, err))
 	}
@@ -573,4 +578,12 @@ func translate(ctx context.Context, err error) error {
 		return fmt.Errorf("%w: %v", cart.ErrUnavailable, err)
 	}
 	return err
+}
+
+// timed tells Options.Observe of a call that started at start and ended
+// with *err; called deferred, with the call's named error result.
+func (s *Store) timed(op string, start time.Time, err *error) {
+	if s.opts.Observe != nil {
+		s.opts.Observe(op, time.Since(start), *err)
+	}
 }
