@@ -12,6 +12,7 @@ import (
 	"github.com/acme/cart/internal/catalog/grpccatalog"
 	"github.com/acme/cart/internal/command"
 	"github.com/acme/cart/internal/eventstore"
+	"github.com/acme/cart/internal/metrics"
 	"github.com/acme/cart/internal/tlsconfig"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 	"google.golang.org/grpc"
@@ -34,6 +35,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log.Info("command-svc starting", "config", cfg)
+	m := metrics.New()
 
 	store, err := eventstore.Open(ctx, cfg.ESDBURL, log.With("component", "eventstore"))
 	if err != nil {
@@ -44,6 +46,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			log.Warn("closing the EventStoreDB client", "err", err)
 		}
 	}()
+	store.ObserveCalls(m.StoreCalls(metrics.StoreEventStore))
 	prices, closePrices, err := openCatalog(cfg, log.With("component", "catalog"))
 	if err != nil {
 		return fmt.Errorf("command-svc: %w", err)
@@ -53,6 +56,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		SnapshotEvery: cfg.SnapshotEvery,
 		Catalog:       prices,
 		Log:           log.With("component", "command"),
+		Observer:      m.Commands(),
 	})
 	sec, err := cfg.Security.Build(ctx, log.With("component", "auth"))
 	if err != nil {
@@ -69,16 +73,26 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("command-svc: %w", err)
 	}
+	sec.ObserveUnary, sec.ObserveStream = []grpc.UnaryServerInterceptor{m.UnaryInterceptor()}, []grpc.StreamServerInterceptor{m.StreamInterceptor()}
 	srv, hs := rpc.NewServer(log.With("component", "grpc"), sec)
 	cartv1.RegisterCartCommandServiceServer(srv, commandapi.New(handler, log))
+	m.InitializeServer(srv)
+	background := []func(context.Context){func(ctx context.Context) {
+		rpc.MonitorHealth(ctx, cfg.HealthInterval, log,
+			[]rpc.HealthTarget{{Server: hs, Service: cartv1.CartCommandService_ServiceDesc.ServiceName}}, nil, store.Ping)
+	}}
+	metricsLis, err := cfg.BindMetrics()
+	if err != nil {
+		return fmt.Errorf("command-svc: %w", err)
+	}
+	if metricsLis != nil {
+		background = append(background, m.Task(metricsLis, cfg.Pprof, log.With("component", "metrics")))
+	}
 	err = rpc.Lifecycle{
 		Log:             log,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Endpoints:       []rpc.Endpoint{{Name: "command", Server: srv, Health: hs, Listener: lis}},
-		Background: []func(context.Context){func(ctx context.Context) {
-			rpc.MonitorHealth(ctx, cfg.HealthInterval, log,
-				[]rpc.HealthTarget{{Server: hs, Service: cartv1.CartCommandService_ServiceDesc.ServiceName}}, nil, store.Ping)
-		}},
+		Background:      background,
 	}.Run(ctx)
 	log.Info("command-svc stopped")
 	if err != nil {

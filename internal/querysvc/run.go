@@ -13,11 +13,13 @@ import (
 	"github.com/acme/cart/internal/api/rpc"
 	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/eventstore"
+	"github.com/acme/cart/internal/metrics"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/query"
 	"github.com/acme/cart/internal/readmodel"
 	"github.com/acme/cart/internal/readside"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
+	"google.golang.org/grpc"
 )
 
 // closeTimeout bounds closing the MongoDB client at shutdown.
@@ -35,7 +37,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	serving := false
 	defer func() {
 		if !serving {
-			for _, l := range []net.Listener{cfg.Listener, cfg.AdminListener} {
+			for _, l := range []net.Listener{cfg.Listener, cfg.AdminListener, cfg.MetricsListener} {
 				if l != nil {
 					_ = l.Close()
 				}
@@ -49,11 +51,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	log.Info("query-svc starting", "config", cfg)
+	m := metrics.New()
 
 	es, err := eventstore.Open(ctx, cfg.ESDBURL, log.With("component", "eventstore"))
 	if err != nil {
 		return fmt.Errorf("query-svc: %w", err)
 	}
+	es.ObserveCalls(m.StoreCalls(metrics.StoreEventStore))
 	defer func() {
 		if err := es.Close(); err != nil {
 			log.Warn("closing the EventStoreDB client", "err", err)
@@ -63,6 +67,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if cfg.ReadModel != nil {
 		rmOpts = *cfg.ReadModel
 	}
+	rmOpts.Observe = m.StoreCalls(metrics.StoreMongoDB)
 	mongo, err := readmodel.ConnectWith(ctx, cfg.MongoURI, rmOpts)
 	if err != nil {
 		return fmt.Errorf("query-svc: %w", err)
@@ -88,6 +93,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			Decode:   cfg.Decode,
 			Parker:   parking,
 			Notifier: notifier,
+			Observer: m.Projection(),
 			Log:      log.With("component", "projection"),
 		},
 		FollowInterval: cfg.FollowInterval,
@@ -96,6 +102,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("query-svc: %w", err)
 	}
+	m.ProjectionGauges(projectionState(live, parking))
 	queries := &query.Service{Carts: live, Waiter: notifier, MaxWait: cfg.MaxWait, Events: es}
 
 	lis, err := cfg.Bind()
@@ -106,8 +113,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err != nil {
 		return fmt.Errorf("query-svc: %w", err)
 	}
+	sec.ObserveUnary, sec.ObserveStream = []grpc.UnaryServerInterceptor{m.UnaryInterceptor()}, []grpc.StreamServerInterceptor{m.StreamInterceptor()}
 	srv, hs := rpc.NewServer(log.With("component", "grpc"), sec)
 	cartv1.RegisterCartQueryServiceServer(srv, queryapi.New(queries, log))
+	m.InitializeServer(srv)
 	endpoints := []rpc.Endpoint{{Name: "query", Server: srv, Health: hs, Listener: lis}}
 	healths := []rpc.HealthTarget{{Server: hs, Service: cartv1.CartQueryService_ServiceDesc.ServiceName}}
 
@@ -125,10 +134,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 		adminSrv, adminHS := rpc.NewServer(log.With("component", "admin-grpc"), sec)
 		cartv1.RegisterCartAdminServiceServer(adminSrv, adminapi.New(ops, log.With("component", "admin")))
+		m.InitializeServer(adminSrv)
 		// The admin server stops first: an operation in flight is abandoned
 		// before the query API stops.
 		endpoints = append([]rpc.Endpoint{{Name: "admin", Server: adminSrv, Health: adminHS, Listener: adminLis}}, endpoints...)
 		healths = append(healths, rpc.HealthTarget{Server: adminHS, Service: cartv1.CartAdminService_ServiceDesc.ServiceName})
+	}
+
+	background := []func(context.Context){func(ctx context.Context) {
+		rpc.MonitorHealth(ctx, cfg.HealthInterval, log, healths, reportProgress(log, live.Progress), mongo.Ping, es.Ping)
+	}}
+	metricsLis, err := cfg.BindMetrics()
+	if err != nil {
+		return fmt.Errorf("query-svc: %w", err)
+	}
+	if metricsLis != nil {
+		background = append(background, m.Task(metricsLis, cfg.Pprof, log.With("component", "metrics")))
 	}
 
 	liveCtx, stopLive := context.WithCancel(context.WithoutCancel(ctx))
@@ -142,9 +163,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Log:             log,
 		ShutdownTimeout: cfg.ShutdownTimeout,
 		Endpoints:       endpoints,
-		Background: []func(context.Context){func(ctx context.Context) {
-			rpc.MonitorHealth(ctx, cfg.HealthInterval, log, healths, reportProgress(log, live.Progress), mongo.Ping, es.Ping)
-		}},
+		Background:      background,
 		Stopping: func() {
 			if ops != nil {
 				// A rebuild not yet switched is abandoned (its collection

@@ -29,6 +29,13 @@ type ServerConfig struct {
 	HealthInterval time.Duration
 	// Security is who may call and over what transport.
 	Security SecurityConfig
+	// MetricsListen is the address of the private HTTP listener serving
+	// /metrics (and pprof with Pprof); empty keeps it off.
+	// MetricsListener, if set, is used instead of listening on it.
+	MetricsListen   string
+	MetricsListener net.Listener
+	// Pprof serves net/http/pprof on the metrics listener.
+	Pprof bool
 }
 
 // WithDefaults fills the empty fields with the service's defaults.
@@ -60,6 +67,7 @@ func (c ServerConfig) Validate() []error {
 	if c.HealthInterval <= 0 {
 		errs = append(errs, fmt.Errorf("health-interval %v: must be positive", c.HealthInterval))
 	}
+	errs = append(errs, c.validateMetrics()...)
 	return append(errs, c.Security.Validate()...)
 }
 
@@ -82,6 +90,8 @@ func (c ServerConfig) LogAttrs() []slog.Attr {
 		slog.String("listen", listen),
 		slog.Duration("shutdown_timeout", c.ShutdownTimeout),
 		slog.Duration("health_interval", c.HealthInterval),
+		slog.String("metrics_listen", c.metricsAddr()),
+		slog.Bool("pprof", c.Pprof),
 	}, c.Security.LogAttrs()...)
 }
 
@@ -106,5 +116,6 @@ func (c *ServerConfig) Flags(fs *cli.FlagSet, listenEnv, defaultListen string, d
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", "CART_SHUTDOWN_TIMEOUT", DefaultShutdownTimeout,
 		"how long calls in flight may finish at shutdown")
 	fs.DurationVar(&c.HealthInterval, "health-interval", "CART_HEALTH_INTERVAL", defaultHealth, healthUsage)
+	c.metricsFlags(fs)
 	c.Security.Flags(fs)
 }

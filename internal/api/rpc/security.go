@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
@@ -94,6 +95,11 @@ type Security struct {
 	Reflection bool
 	// Limiter, if set, rate-limits the methods it was built for.
 	Limiter *guard.Limiter
+	// Observe are interceptors run right after the decode check, outside
+	// logging, panic recovery, authentication and rate limits, so they see
+	// every call with the code its caller gets (the RPC metrics).
+	ObserveUnary  []grpc.UnaryServerInterceptor
+	ObserveStream []grpc.StreamServerInterceptor
 }
 
 // Build loads the key set and the certificates. A JWKS that cannot be
@@ -122,12 +128,12 @@ func (c SecurityConfig) Build(ctx context.Context, log *slog.Logger) (Security, 
 
 // options are the server options and interceptors of the trust boundary,
 // in the order they must run: undecodable requests are refused first, then
-// the call is logged and guarded against panics, then authenticated, then
-// rate-limited by its principal.
+// the call is observed (metrics), logged and guarded against panics, then
+// authenticated, then rate-limited by its principal.
 func (s Security) options(log *slog.Logger) []grpc.ServerOption {
 	opts := guard.NewDecoder(log).ServerOptions()
-	unary := []grpc.UnaryServerInterceptor{unaryInterceptor(log)}
-	stream := []grpc.StreamServerInterceptor{streamInterceptor(log)}
+	unary := append(slices.Clone(s.ObserveUnary), unaryInterceptor(log))
+	stream := append(slices.Clone(s.ObserveStream), streamInterceptor(log))
 	if s.Auth != nil {
 		unary = append(unary, s.Auth.UnaryServerInterceptor())
 		stream = append(stream, s.Auth.StreamServerInterceptor())

@@ -1,0 +1,30 @@
+package querysvc
+
+import (
+	"github.com/acme/cart/internal/metrics"
+	"github.com/acme/cart/internal/readmodel"
+	"github.com/acme/cart/internal/readside"
+)
+
+// projectionState is what query-svc's projection gauges read: the live
+// projector's progress and the parking lot.
+func projectionState(live *readside.Live, parking *readmodel.ParkingLot) metrics.ProjectionState {
+	return metrics.ProjectionState{
+		Checkpoint: func() uint64 {
+			if c := live.Progress().Checkpoint; c != nil {
+				return c.Commit
+			}
+			return 0
+		},
+		Parked: parking.CountParked,
+		Active: func() bool { return projectorRunning(live) },
+	}
+}
+
+// projectorRunning tells whether this replica has started its live
+// projector: every replica runs one until the projector lease decides
+// which one does.
+func projectorRunning(live *readside.Live) bool {
+	_, p := live.Current()
+	return p != nil
+}
