@@ -41,6 +41,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&cfg.AdminListen, "admin-listen", env("CART_ADMIN_LISTEN", stack.DefaultAdminListen), "query-svc admin API address, empty for off (env CART_ADMIN_LISTEN)")
 	fs.StringVar(&cfg.ESDBListen, "esdb-listen", env("CART_ESDB_LISTEN", stack.DefaultESDBListen), "EventStoreDB stand-in address (env CART_ESDB_LISTEN)")
 	fs.StringVar(&cfg.MongoListen, "mongo-listen", env("CART_MONGO_LISTEN", stack.DefaultMongoListen), "embedded FerretDB address (env CART_MONGO_LISTEN)")
+	fs.StringVar(&cfg.CommandMetricsListen, "command-metrics-listen", env("CART_COMMAND_METRICS_LISTEN", stack.DefaultCommandMetricsListen),
+		"command-svc /metrics address, empty for off (env CART_COMMAND_METRICS_LISTEN)")
+	fs.StringVar(&cfg.QueryMetricsListen, "query-metrics-listen", env("CART_QUERY_METRICS_LISTEN", stack.DefaultQueryMetricsListen),
+		"query-svc /metrics address, empty for off (env CART_QUERY_METRICS_LISTEN)")
+	fs.BoolVar(&cfg.Pprof, "pprof", true, "serve pprof under /debug/pprof/ on the metrics listeners (loopback by default)")
 	fs.StringVar(&cfg.DataDir, "data-dir", env("CART_DATA_DIR", stack.DefaultDataDir), "where the stores keep their data (env CART_DATA_DIR)")
 	fs.BoolVar(&cfg.ESDBInMemory, "esdb-in-memory", false, "keep events in memory only (lost at exit)")
 	level := fs.String("log-level", env("CART_LOG_LEVEL", "info"), "debug, info, warn or error (env CART_LOG_LEVEL)")
@@ -66,6 +71,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
   admin          %s   (cart.v1.CartAdminService, cart:admin tokens)
   EventStoreDB   %s   (stand-in)
   MongoDB        %s   (FerretDB)
+  metrics        %s   (command-svc)
+  metrics        %s   (query-svc)
   data           %s
   prices         %s   (edit it: command-svc reloads it)
   tokens         make token SUB=alice [SCOPE='cart:any cart:admin']   (dev key in %s)
@@ -76,7 +83,8 @@ Try:
   grpcurl -plaintext -H "authorization: Bearer $TOKEN" -d '{"min_version":0}' %s cart.v1.CartQueryService/GetCart
 
 Ctrl-C stops everything.
-`, s.CommandAddr, s.QueryAddr, orOff(s.AdminAddr), s.ESDBURL, s.MongoURI, dataDir(cfg), s.CatalogFile,
+`, s.CommandAddr, s.QueryAddr, orOff(s.AdminAddr), s.ESDBURL, s.MongoURI,
+		metricsURL(s.CommandMetricsAddr, cfg.Pprof), metricsURL(s.QueryMetricsAddr, cfg.Pprof), dataDir(cfg), s.CatalogFile,
 		filepath.Dir(s.Tokens.JWKSPath()), s.CommandAddr, s.QueryAddr)
 
 	select {
@@ -99,4 +107,16 @@ func dataDir(cfg stack.Config) string {
 		return cfg.DataDir + " (events in memory)"
 	}
 	return cfg.DataDir
+}
+
+// metricsURL is what to scrape (or open) on a metrics listener.
+func metricsURL(addr string, pprof bool) string {
+	if addr == "" {
+		return "off"
+	}
+	u := "http://" + addr + "/metrics"
+	if pprof {
+		u += "  http://" + addr + "/debug/pprof/"
+	}
+	return u
 }

@@ -3,6 +3,8 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -50,6 +52,7 @@ func TestRunServesThenStopsCleanly(t *testing.T) {
 		done <- run(ctx, []string{
 			"-command-listen", "127.0.0.1:0", "-query-listen", "127.0.0.1:0", "-admin-listen", "127.0.0.1:0",
 			"-esdb-listen", "127.0.0.1:0", "-mongo-listen", "127.0.0.1:0", "-data-dir", data, "-log-level", "warn",
+			"-command-metrics-listen", "127.0.0.1:0", "-query-metrics-listen", "127.0.0.1:0",
 		}, &stdout, &stderr)
 	}()
 	addr := func(name string) string {
@@ -107,6 +110,25 @@ func TestRunServesThenStopsCleanly(t *testing.T) {
 	got, err := qry.GetCart(cctx, &cartv1.GetCartRequest{UserId: "newcomer", MinVersion: proto.Int64(added.GetVersion())})
 	if err != nil || got.GetCart().GetItemCount() != 2 {
 		t.Fatalf("GetCart = %v, %v", got, err)
+	}
+
+	// The printed metrics addresses answer, each with its own service's
+	// series.
+	for service, want := range map[string]string{"command-svc": "cart_commands_total", "query-svc": "cart_projection_active"} {
+		m := regexp.MustCompile(`metrics\s+(http://127\.0\.0\.1:\d+/metrics)\s+http://\S+/debug/pprof/\s+\(` + service + `\)`).FindStringSubmatch(stdout.String())
+		if m == nil {
+			t.Errorf("no metrics address of %s printed:\n%s", service, stdout.String())
+			continue
+		}
+		resp, err := http.Get(m[1])
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != http.StatusOK || !strings.Contains(string(body), want) {
+			t.Errorf("GET %s = %d, %v; want 200 with %s:\n%.2000s", m[1], resp.StatusCode, err, want, body)
+		}
 	}
 
 	cancel()

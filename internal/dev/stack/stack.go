@@ -35,6 +35,10 @@ type Config struct {
 	AdminListen string
 	ESDBListen  string
 	MongoListen string
+	// CommandMetricsListen and QueryMetricsListen are the services'
+	// /metrics listeners; empty keeps one off. Pprof serves pprof on them.
+	CommandMetricsListen, QueryMetricsListen string
+	Pprof                                    bool
 	// DataDir holds the stores' data (esdb/ and ferretdb/ below it).
 	DataDir string
 	// ESDBInMemory keeps events in memory only (faster; lost at exit).
@@ -56,13 +60,19 @@ const (
 	DefaultAdminListen   = "127.0.0.1:50053"
 	DefaultESDBListen    = "127.0.0.1:2113"
 	DefaultMongoListen   = "127.0.0.1:27017"
-	DefaultDataDir       = ".data"
+	// The metrics ports compose publishes on the host's loopback too.
+	DefaultCommandMetricsListen = "127.0.0.1:9091"
+	DefaultQueryMetricsListen   = "127.0.0.1:9092"
+	DefaultDataDir              = ".data"
 )
 
 // Stack is the running product.
 type Stack struct {
 	// Addresses the parts serve on.
 	CommandAddr, QueryAddr, AdminAddr string
+	// CommandMetricsAddr and QueryMetricsAddr are the services' HTTP
+	// listeners serving /metrics (empty: off).
+	CommandMetricsAddr, QueryMetricsAddr string
 	// ESDBURL and MongoURI are the stores' connection strings.
 	ESDBURL, MongoURI string
 	// Tokens mints bearer tokens the services accept (the dev key under
@@ -161,12 +171,21 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 		}
 		s.AdminAddr = adminLis.Addr().String()
 	}
+	cmdMetrics, qryMetrics, err := s.listenMetrics(cfg)
+	if err != nil {
+		for _, l := range []net.Listener{cmdLis, qryLis, adminLis} {
+			if l != nil {
+				l.Close()
+			}
+		}
+		return nil, err
+	}
 
 	runCtx, stopServices := context.WithCancel(context.WithoutCancel(ctx))
 	s.stopServices = stopServices
 	s.spawn(&s.services, "command-svc", func() error {
 		return commandsvc.Run(runCtx, commandsvc.Config{
-			ServerConfig:  rpc.ServerConfig{Listener: cmdLis, Security: security},
+			ServerConfig:  rpc.ServerConfig{Listener: cmdLis, Security: security, MetricsListener: cmdMetrics, Pprof: cfg.Pprof && cmdMetrics != nil},
 			ESDBURL:       s.ESDBURL,
 			CatalogFile:   s.CatalogFile,
 			RateLimit:     rate,
@@ -175,7 +194,7 @@ func Start(ctx context.Context, cfg Config) (_ *Stack, err error) {
 	})
 	s.spawn(&s.services, "query-svc", func() error {
 		return querysvc.Run(runCtx, querysvc.Config{
-			ServerConfig:  rpc.ServerConfig{Listener: qryLis, Security: security},
+			ServerConfig:  rpc.ServerConfig{Listener: qryLis, Security: security, MetricsListener: qryMetrics, Pprof: cfg.Pprof && qryMetrics != nil},
 			ReadModel:     &rmOpts,
 			AdminListener: adminLis,
 			ESDBURL:       s.ESDBURL,
@@ -264,4 +283,24 @@ func ensureCatalog(dataDir string) (string, error) {
 		return "", err
 	}
 	return path, os.Rename(tmp, path)
+}
+
+// listenMetrics binds the services' metrics listeners that cfg turns on.
+func (s *Stack) listenMetrics(cfg Config) (cmd, qry net.Listener, err error) {
+	if cfg.CommandMetricsListen != "" {
+		if cmd, err = net.Listen("tcp", cfg.CommandMetricsListen); err != nil {
+			return nil, nil, fmt.Errorf("stack: command-svc metrics: %w", err)
+		}
+		s.CommandMetricsAddr = cmd.Addr().String()
+	}
+	if cfg.QueryMetricsListen != "" {
+		if qry, err = net.Listen("tcp", cfg.QueryMetricsListen); err != nil {
+			if cmd != nil {
+				cmd.Close()
+			}
+			return nil, nil, fmt.Errorf("stack: query-svc metrics: %w", err)
+		}
+		s.QueryMetricsAddr = qry.Addr().String()
+	}
+	return cmd, qry, nil
 }
