@@ -40,6 +40,11 @@ type env struct {
 
 	queryAddr, adminAddr string
 	stopQuery            func()
+	// cmdMetricsAddr and queryMetricsAddr serve /metrics (query-svc's
+	// with pprof, command-svc's without); queryMetricsAddr changes with
+	// every (re)start of query-svc.
+	cmdMetricsAddr, queryMetricsAddr string
+
 	// decode is query-svc's event decoder from its next (re)start on; nil:
 	// the default. Tests set it to play a deploy that reads new events.
 	decode projection.Decoder
@@ -119,11 +124,12 @@ func newEnv(t *testing.T) *env {
 	e.mongoURI = mongo.URI()
 	e.mongoDB = mongo.NewDatabaseName(t)
 
-	lis := listen(t)
+	lis, mlis := listen(t), listen(t)
+	e.cmdMetricsAddr = mlis.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
-		done <- commandsvc.Run(ctx, commandsvc.Config{ServerConfig: rpc.ServerConfig{Listener: lis, Security: e.security()},
+		done <- commandsvc.Run(ctx, commandsvc.Config{ServerConfig: rpc.ServerConfig{Listener: lis, Security: e.security(), MetricsListener: mlis},
 			ESDBURL: e.esdb.ConnectionString(), SnapshotEvery: 20, Catalog: e.prices, RateLimit: e.rate}, logger(t).With("service", "command-svc"))
 	}()
 	t.Cleanup(func() {
@@ -170,11 +176,14 @@ func (e *env) restartQuery() {
 
 // runQuery runs query-svc until stopQuery.
 func (e *env) runQuery(lis, admin net.Listener) {
+	mlis := listen(e.t)
+	e.queryMetricsAddr = mlis.Addr().String()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- querysvc.Run(ctx, querysvc.Config{
-			ServerConfig:  rpc.ServerConfig{Listener: lis, HealthInterval: 100 * time.Millisecond, Security: e.security()},
+			ServerConfig: rpc.ServerConfig{Listener: lis, HealthInterval: 100 * time.Millisecond, Security: e.security(),
+				MetricsListener: mlis, Pprof: true},
 			AdminListener: admin,
 			ESDBURL:       e.esdb.ConnectionString(),
 			MongoURI:      e.mongoURI,
