@@ -21,8 +21,8 @@ import (
 )
 
 // Run serves the command API until ctx ends, then shuts down gracefully:
-// health NOT_SERVING, calls in flight finish (up to ShutdownTimeout), the
-// EventStoreDB client closes. It returns nil after a requested shutdown, or
+// health NOT_SERVING, calls still answered for Drain, calls in flight
+// finish (up to ShutdownTimeout), the EventStoreDB client closes. It returns nil after a requested shutdown, or
 // the error that stopped the service. Empty fields of cfg get their
 // defaults. The service starts NOT_SERVING and is SERVING while EventStoreDB
 // answers its pings, so it may start before the store does.
@@ -74,12 +74,15 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("command-svc: %w", err)
 	}
 	sec.ObserveUnary, sec.ObserveStream = []grpc.UnaryServerInterceptor{m.UnaryInterceptor()}, []grpc.StreamServerInterceptor{m.StreamInterceptor()}
-	srv, hs := rpc.NewServer(log.With("component", "grpc"), sec)
+	srv, hs := rpc.NewServer(log.With("component", "grpc"), sec, cfg.ServerOptions()...)
 	cartv1.RegisterCartCommandServiceServer(srv, commandapi.New(handler, log))
 	m.InitializeServer(srv)
+	// Every command needs EventStoreDB, and nothing else is pinged: the
+	// price catalog fails single commands (UNAVAILABLE), not the service.
+	healths := []rpc.HealthGroup{{Server: hs, Names: []string{"", cartv1.CartCommandService_ServiceDesc.ServiceName},
+		Checks: []rpc.HealthCheck{{Name: "eventstoredb", Check: store.Ping}}}}
 	background := []func(context.Context){func(ctx context.Context) {
-		rpc.MonitorHealth(ctx, cfg.HealthInterval, log,
-			[]rpc.HealthTarget{{Server: hs, Service: cartv1.CartCommandService_ServiceDesc.ServiceName}}, nil, store.Ping)
+		rpc.HealthMonitor{Interval: cfg.HealthInterval, Log: log, Groups: healths}.Run(ctx)
 	}}
 	metricsLis, err := cfg.BindMetrics()
 	if err != nil {
@@ -91,6 +94,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	err = rpc.Lifecycle{
 		Log:             log,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		Drain:           cfg.Drain,
 		Endpoints:       []rpc.Endpoint{{Name: "command", Server: srv, Health: hs, Listener: lis}},
 		Background:      background,
 	}.Run(ctx)

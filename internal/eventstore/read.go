@@ -64,6 +64,33 @@ func (s *Store) HeadPosition(ctx context.Context) (_ eventlog.Position, err erro
 	return head, nil
 }
 
+// headScan is how many of the newest records of $all HeadEvent reads to
+// find a cart event: $all has no server-side filter on reads, and the
+// newest records may be snapshots or system records.
+const headScan = 16
+
+// HeadEvent is the newest cart event of $all, for the projector's lag.
+// found is false when none of the newest headScan records is one (an empty
+// log included): the caller keeps what it knew rather than guess.
+func (s *Store) HeadEvent(ctx context.Context) (ev eventlog.Event, found bool, err error) {
+	err = s.read(ctx, func(c *esdb.Client, ctx context.Context) (*esdb.ReadStream, error) {
+		return c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, headScan)
+	}, func(e *esdb.RecordedEvent) error {
+		if !strings.HasPrefix(e.StreamID, StreamPrefix) {
+			return nil
+		}
+		ev, found = recordedFrom(e), true
+		return errHeadFound
+	})
+	if err != nil && !errors.Is(err, errHeadFound) {
+		return eventlog.Event{}, false, fmt.Errorf("eventstore: head event: %w", err)
+	}
+	return ev, found, nil
+}
+
+// errHeadFound stops HeadEvent's read at the first cart event.
+var errHeadFound = errors.New("head found")
+
 // readRaw reads a stream and calls fn for each event in order, stopping at
 // fn's first error (returned as is). It returns how many events it read and
 // an error wrapping cart.ErrNotFound when the stream does not exist.

@@ -299,6 +299,32 @@ func TestHeadPosition(t *testing.T) {
 	}
 }
 
+func TestHeadEventSkipsOtherStreams(t *testing.T) {
+	t.Parallel()
+	_, s := open(t)
+	ctx := testCtx(t)
+	if _, found, err := s.HeadEvent(ctx); err != nil || found {
+		t.Fatalf("HeadEvent of an empty log: found %v, %v; want none", found, err)
+	}
+	mustAppend(t, s, "a", -1, meta(uuid.NewString()), added("p", 1), added("q", 1))
+	evs, err := s.ReadStream(ctx, "a", 1, 1)
+	if err != nil || len(evs) != 1 {
+		t.Fatalf("ReadStream: %v, %v", evs, err)
+	}
+	// A snapshot is newer in $all than the cart's last event.
+	if err := s.WriteSnapshot(ctx, "a", []byte(`{}`)); err != nil {
+		t.Fatal(err)
+	}
+	head, err := s.HeadPosition(ctx)
+	if err != nil || !evs[0].Position.Less(head) {
+		t.Fatalf("HeadPosition = %v, %v; want the snapshot after %v", head, err, evs[0].Position)
+	}
+	ev, found, err := s.HeadEvent(ctx)
+	if err != nil || !found || ev.Position != evs[0].Position || ev.StreamID != StreamName("a") || ev.Created.IsZero() {
+		t.Fatalf("HeadEvent = %+v, %v, %v; want the cart event at %v", ev, found, err, evs[0].Position)
+	}
+}
+
 func TestPingFollowsTheServer(t *testing.T) {
 	t.Parallel()
 	srv, s := open(t)

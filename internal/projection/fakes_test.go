@@ -41,6 +41,11 @@ type fakeLog struct {
 	// blocked is signalled whenever a subscription waits for new records
 	// after having delivered everything.
 	blocked chan struct{}
+	// ahead are events already in the log that no subscription has
+	// delivered yet: only HeadEvent sees them until release.
+	ahead []eventlog.Event
+	// headErr, if set, fails HeadEvent.
+	headErr error
 }
 
 func newFakeLog() *fakeLog {
@@ -80,6 +85,47 @@ func (l *fakeLog) Subscribe(_ context.Context, from *eventlog.Position) (eventlo
 		}
 	}
 	return s, nil
+}
+
+// HeadEvent implements HeadSource: the newest cart event, including those
+// not delivered yet.
+func (l *fakeLog) HeadEvent(context.Context) (eventlog.Event, bool, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.headErr != nil {
+		return eventlog.Event{}, false, l.headErr
+	}
+	if n := len(l.ahead); n > 0 {
+		return l.ahead[n-1], true, nil
+	}
+	for i := len(l.recs) - 1; i >= 0; i-- {
+		if !l.recs[i].hidden {
+			return l.recs[i].ev, true, nil
+		}
+	}
+	return eventlog.Event{}, false, nil
+}
+
+// addAhead appends events that subscriptions deliver only after release.
+func (l *fakeLog) addAhead(evs ...eventlog.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.ahead = append(l.ahead, evs...)
+}
+
+// release lets subscriptions deliver the events added with addAhead.
+func (l *fakeLog) release() {
+	l.mu.Lock()
+	ahead := l.ahead
+	l.ahead = nil
+	l.mu.Unlock()
+	l.addEvents(ahead...)
+}
+
+func (l *fakeLog) setHeadErr(err error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.headErr = err
 }
 
 func (l *fakeLog) subscriptions() []*eventlog.Position {

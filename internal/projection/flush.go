@@ -88,6 +88,7 @@ func (p *Projector) flush(ctx context.Context, b *batch) (int, error) {
 	stored := *b.stored
 	p.update(func(pr *Progress) {
 		pr.Checkpoint = &stored
+		p.lag.stored(stored)
 		pr.EventsProcessed += int64(n)
 		pr.EventsApplied += applied
 		pr.EventsSkipped += skipped

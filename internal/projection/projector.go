@@ -61,6 +61,10 @@ type Config struct {
 	MinBackoff, MaxBackoff time.Duration
 	// Observer, if set, is told of every flush and reconnect (metrics).
 	Observer Observer
+	// HeadInterval is how often the head of the log is read for the lag
+	// when Source implements HeadSource. Default DefaultHeadInterval;
+	// negative: never (the lag then only counts what was delivered).
+	HeadInterval time.Duration
 }
 
 // Progress is how far a projector has come, for health checks and logs.
@@ -92,6 +96,25 @@ type Progress struct {
 	Reconnects int64
 	// LastError is the error of the last failed subscription, empty if none.
 	LastError string
+
+	// LagEvents is how many cart events the read model is known not to
+	// hold: those delivered but not yet covered by a stored checkpoint,
+	// plus one when the head of the log lies beyond everything delivered
+	// (positions cannot count the events in between, so it is a lower
+	// bound while a backlog has not been delivered yet).
+	LagEvents int64
+	// LagSince is when the oldest event the read model does not hold was
+	// recorded; zero when nothing is known to be missing. When that event
+	// has not been delivered yet (the subscription is down or still far
+	// behind) it is estimated as the earlier of the head's time and the
+	// last head read that found nothing missing. Lag(now) turns it into
+	// the staleness.
+	LagSince time.Time
+	// Head is the newest cart event's position as last read (nil: never
+	// read, or the Source cannot say).
+	Head *eventlog.Position
+	// HeadReadAt is when Head was read.
+	HeadReadAt time.Time
 }
 
 // Projector keeps the read model up to date with the event log. Run it once;
@@ -102,7 +125,9 @@ type Projector struct {
 
 	mu       sync.Mutex
 	progress Progress
-	changed  chan struct{} // closed and replaced on every progress update
+	lag      lagState
+	now      func() time.Time // the clock of the lag; a seam for tests
+	changed  chan struct{}    // closed and replaced on every progress update
 
 	// flushMu is held for every flush, and by Exclusive, so that an
 	// operator's change of a document never interleaves with a flush.
@@ -152,9 +177,13 @@ func New(cfg Config) (*Projector, error) {
 		cfg.MaxBackoff = DefaultMaxBackoff
 	}
 	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
+	if cfg.HeadInterval == 0 {
+		cfg.HeadInterval = DefaultHeadInterval
+	}
 	return &Projector{
 		cfg:     cfg,
 		log:     cfg.Log.With("projector", cfg.Name),
+		now:     time.Now,
 		changed: make(chan struct{}),
 	}, nil
 }
@@ -167,6 +196,7 @@ func (p *Projector) Progress() Progress {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pr := p.progress
+	p.lag.fill(&pr)
 	if pr.Checkpoint != nil {
 		c := *pr.Checkpoint
 		pr.Checkpoint = &c
@@ -209,6 +239,18 @@ func (p *Projector) update(f func(*Progress)) {
 // subscribes again from the last stored checkpoint after a capped
 // exponential backoff; the version guard makes the redelivery harmless.
 func (p *Projector) Run(ctx context.Context) error {
+	if hs, ok := p.cfg.Source.(HeadSource); ok && p.cfg.HeadInterval > 0 {
+		hctx, stop := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			p.followHead(hctx, hs)
+		}()
+		defer func() {
+			stop()
+			<-done
+		}()
+	}
 	backoff := p.cfg.MinBackoff
 	for {
 		progressed, err := p.runOnce(ctx)
@@ -251,7 +293,12 @@ func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("load checkpoint: %w", err)
 	}
-	p.update(func(pr *Progress) { pr.Checkpoint = from })
+	p.update(func(pr *Progress) {
+		pr.Checkpoint = from
+		if from != nil {
+			p.lag.stored(*from)
+		}
+	})
 	sub, err := p.cfg.Source.Subscribe(ctx, from)
 	if err != nil {
 		return false, fmt.Errorf("subscribe: %w", err)
@@ -267,6 +314,9 @@ func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
 		defer close(readerDone)
 		for {
 			m, err := sub.Next(readCtx)
+			if err == nil {
+				p.update(func(*Progress) { p.lag.delivered(m) })
+			}
 			select {
 			case msgs <- received{m, err}:
 			case <-readCtx.Done():

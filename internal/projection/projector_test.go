@@ -23,6 +23,13 @@ func start(t *testing.T, cfg Config) *Projector {
 	if err != nil {
 		t.Fatal(err)
 	}
+	run(t, p)
+	return p
+}
+
+// run runs p in the background until the test ends.
+func run(t *testing.T, p *Projector) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- p.Run(ctx) }()
@@ -32,7 +39,6 @@ func start(t *testing.T, cfg Config) *Projector {
 			t.Errorf("Run: %v", err)
 		}
 	})
-	return p
 }
 
 // waitFor waits, for at most 20 s, until the projector's progress satisfies cond.

@@ -29,6 +29,10 @@ const (
 	DefaultMongoURI       = "mongodb://127.0.0.1:27017/"
 	DefaultMongoDB        = "cart"
 	DefaultHealthInterval = 5 * time.Second
+	// DefaultMaxLag is how stale GetCart's answers may get before the
+	// replica reports NOT_SERVING for it: far above a healthy projector's
+	// lag (milliseconds), below what a user notices as a lost change.
+	DefaultMaxLag = 30 * time.Second
 	// DefaultAdminListen keeps the admin API, which rewrites the read
 	// model, off every network but the host's own.
 	DefaultAdminListen = "127.0.0.1:50053"
@@ -53,6 +57,10 @@ type Config struct {
 	AdminListener net.Listener
 	// MaxWait caps how long GetCart waits for min_version.
 	MaxWait time.Duration
+	// MaxLag is the projection lag (how old the oldest event the read
+	// model lacks is) above which GetCart's health names go NOT_SERVING;
+	// they come back at half of it.
+	MaxLag time.Duration
 	// FollowInterval is how often the read model's active collection is
 	// checked, so that a rebuild run on another replica is followed.
 	FollowInterval time.Duration
@@ -83,6 +91,9 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.MaxWait == 0 {
 		c.MaxWait = query.DefaultMaxWait
+	}
+	if c.MaxLag == 0 {
+		c.MaxLag = DefaultMaxLag
 	}
 	if c.FollowInterval == 0 {
 		c.FollowInterval = readside.DefaultFollowInterval
@@ -115,7 +126,7 @@ func (c Config) Validate() error {
 	if c.MongoCompat != "" && c.MongoCompat != "ferretdb" {
 		errs = append(errs, fmt.Errorf("mongo-compat %q: want empty (MongoDB) or ferretdb", c.MongoCompat))
 	}
-	for name, d := range map[string]time.Duration{"max-wait": c.MaxWait, "follow-interval": c.FollowInterval} {
+	for name, d := range map[string]time.Duration{"max-wait": c.MaxWait, "follow-interval": c.FollowInterval, "max-lag": c.MaxLag} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s %v: must be positive", name, d))
 		}
@@ -139,6 +150,7 @@ func (c Config) LogValue() slog.Value {
 		slog.String("mongo_compat", c.MongoCompat),
 		slog.String("admin_listen", admin),
 		slog.Duration("max_wait", c.MaxWait),
+		slog.Duration("max_lag", c.MaxLag),
 		slog.Duration("follow_interval", c.FollowInterval),
 	)
 	return slog.GroupValue(attrs...)
@@ -160,6 +172,8 @@ func (c *Config) Flags(fs *cli.FlagSet) {
 		"host:port of the admin API (CartAdminService, cart:admin tokens only); loopback by default, empty: off")
 	fs.DurationVar(&c.MaxWait, "max-wait", "CART_QUERY_MAX_WAIT", query.DefaultMaxWait,
 		"longest GetCart waits for min_version, whatever the caller's deadline")
+	fs.DurationVar(&c.MaxLag, "max-lag", "CART_MAX_LAG", DefaultMaxLag,
+		"projection lag above which GetCart's health is NOT_SERVING (back at half of it)")
 	fs.DurationVar(&c.FollowInterval, "follow-interval", "CART_FOLLOW_INTERVAL", readside.DefaultFollowInterval,
 		"how often the active read-model collection is checked, to follow a rebuild made by another replica")
 }

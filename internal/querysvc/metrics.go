@@ -1,6 +1,8 @@
 package querysvc
 
 import (
+	"time"
+
 	"github.com/acme/cart/internal/metrics"
 	"github.com/acme/cart/internal/readmodel"
 	"github.com/acme/cart/internal/readside"
@@ -15,6 +17,10 @@ func projectionState(live *readside.Live, parking *readmodel.ParkingLot) metrics
 				return c.Commit
 			}
 			return 0
+		},
+		Lag: func() (int64, time.Duration) {
+			pr := live.Progress()
+			return pr.LagEvents, pr.Lag(time.Now())
 		},
 		Parked: parking.CountParked,
 		Active: func() bool { return projectorRunning(live) },

@@ -26,9 +26,11 @@ import (
 const closeTimeout = 5 * time.Second
 
 // Run serves the query API and runs the projector until ctx ends, then shuts
-// down gracefully: health NOT_SERVING, calls in flight finish (up to
-// ShutdownTimeout), the projector flushes its batch and checkpoint, and the
-// clients close. It returns nil after a requested shutdown, or the error
+// down gracefully: health NOT_SERVING, calls still answered for Drain,
+// calls in flight finish (up to ShutdownTimeout), the projector flushes its
+// batch and checkpoint, and the clients close. GetCart's health names are
+// NOT_SERVING until the projector has caught up and while it lags by more
+// than MaxLag; the history names follow EventStoreDB (see HealthGetCart). It returns nil after a requested shutdown, or the error
 // that stopped the service. Empty fields of cfg get their defaults.
 func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	cfg = cfg.WithDefaults()
@@ -114,11 +116,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("query-svc: %w", err)
 	}
 	sec.ObserveUnary, sec.ObserveStream = []grpc.UnaryServerInterceptor{m.UnaryInterceptor()}, []grpc.StreamServerInterceptor{m.StreamInterceptor()}
-	srv, hs := rpc.NewServer(log.With("component", "grpc"), sec)
+	srv, hs := rpc.NewServer(log.With("component", "grpc"), sec, cfg.ServerOptions()...)
 	cartv1.RegisterCartQueryServiceServer(srv, queryapi.New(queries, log))
 	m.InitializeServer(srv)
 	endpoints := []rpc.Endpoint{{Name: "query", Server: srv, Health: hs, Listener: lis}}
-	healths := []rpc.HealthTarget{{Server: hs, Service: cartv1.CartQueryService_ServiceDesc.ServiceName}}
+	// Each health name depends only on what its calls need (health.go).
+	healths := healthGroups(hs, mongo.Ping, es.Ping, newFreshness(live.Progress, cfg.MaxLag))
 
 	// The admin API: its own server on its own address, off by default.
 	var ops *admin.Service
@@ -138,11 +141,12 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		// The admin server stops first: an operation in flight is abandoned
 		// before the query API stops.
 		endpoints = append([]rpc.Endpoint{{Name: "admin", Server: adminSrv, Health: adminHS, Listener: adminLis}}, endpoints...)
-		healths = append(healths, rpc.HealthTarget{Server: adminHS, Service: cartv1.CartAdminService_ServiceDesc.ServiceName})
+		healths = append(healths, rpc.HealthGroup{Server: adminHS, Names: []string{"", cartv1.CartAdminService_ServiceDesc.ServiceName},
+			Checks: []rpc.HealthCheck{{Name: "mongodb", Check: mongo.Ping}, {Name: "eventstoredb", Check: es.Ping}}})
 	}
 
 	background := []func(context.Context){func(ctx context.Context) {
-		rpc.MonitorHealth(ctx, cfg.HealthInterval, log, healths, reportProgress(log, live.Progress), mongo.Ping, es.Ping)
+		rpc.HealthMonitor{Interval: cfg.HealthInterval, Log: log, Groups: healths, Report: reportProgress(log, live.Progress)}.Run(ctx)
 	}}
 	metricsLis, err := cfg.BindMetrics()
 	if err != nil {
@@ -162,6 +166,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	runErr := rpc.Lifecycle{
 		Log:             log,
 		ShutdownTimeout: cfg.ShutdownTimeout,
+		Drain:           cfg.Drain,
 		Endpoints:       endpoints,
 		Background:      background,
 		Stopping: func() {
@@ -194,6 +199,7 @@ func reportProgress(log *slog.Logger, progress func() projection.Progress) func(
 			log.Info("projection at", "checkpoint", positionString(pr.Checkpoint), "caught_up", pr.CaughtUp)
 		}
 		log.Debug("projection progress", "checkpoint", positionString(pr.Checkpoint), "caught_up", pr.CaughtUp,
+			"lag_events", pr.LagEvents, "lag", pr.Lag(time.Now()),
 			"events_processed", pr.EventsProcessed, "events_parked", pr.EventsParked, "reconnects", pr.Reconnects)
 	}
 }

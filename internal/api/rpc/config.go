@@ -6,12 +6,31 @@ import (
 	"net"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/acme/cart/internal/cli"
 )
 
 // DefaultShutdownTimeout bounds how long calls in flight may finish at
 // shutdown when a service sets nothing.
 const DefaultShutdownTimeout = 10 * time.Second
+
+// Defaults of the -drain and -max-connection-age flags. They are the
+// flags' defaults only: a ServerConfig built in code (tests, the one-process
+// local stack) with zero fields neither drains nor ages connections.
+const (
+	// DefaultDrain covers a balancer's health probe period (Kubernetes
+	// checks readiness every few seconds) plus the endpoint update.
+	DefaultDrain = 5 * time.Second
+	// DefaultMaxConnectionAge makes clients reconnect, and so spread over
+	// the replicas added since they connected, within minutes; a
+	// reconnect costs one TCP and TLS handshake.
+	DefaultMaxConnectionAge = 5 * time.Minute
+	// DefaultMaxConnectionAgeGrace lets the longest regular call, a
+	// GetCart waiting for min_version (at most 10 s), finish on an aged
+	// connection.
+	DefaultMaxConnectionAgeGrace = 30 * time.Second
+)
 
 // ServerConfig is what every service's gRPC server is configured with, so
 // that both services take the same flags with the same meaning.
@@ -36,6 +55,21 @@ type ServerConfig struct {
 	MetricsListener net.Listener
 	// Pprof serves net/http/pprof on the metrics listener.
 	Pprof bool
+	// Drain is how long the server keeps answering after its health went
+	// NOT_SERVING at shutdown (see Lifecycle.Drain). Zero: none.
+	Drain time.Duration
+	// MaxConnectionAge closes each client connection (GOAWAY, ±10%
+	// jitter) after this long, so that long-lived HTTP/2 connections
+	// rebalance over replicas; MaxConnectionAgeGrace is how long calls on
+	// it may still finish. Zero: connections live forever.
+	MaxConnectionAge, MaxConnectionAgeGrace time.Duration
+}
+
+// ServerOptions are the gRPC server options that the configuration sets,
+// for NewServer of the service's API (not of the admin API, whose long
+// operations must not be cut by a connection's age).
+func (c ServerConfig) ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{grpc.KeepaliveParams(keepaliveParams(c.MaxConnectionAge, c.MaxConnectionAgeGrace))}
 }
 
 // WithDefaults fills the empty fields with the service's defaults.
@@ -68,6 +102,11 @@ func (c ServerConfig) Validate() []error {
 		errs = append(errs, fmt.Errorf("health-interval %v: must be positive", c.HealthInterval))
 	}
 	errs = append(errs, c.validateMetrics()...)
+	for name, d := range map[string]time.Duration{"drain": c.Drain, "max-connection-age": c.MaxConnectionAge, "max-connection-age-grace": c.MaxConnectionAgeGrace} {
+		if d < 0 {
+			errs = append(errs, fmt.Errorf("%s %v: must not be negative", name, d))
+		}
+	}
 	return append(errs, c.Security.Validate()...)
 }
 
@@ -92,6 +131,9 @@ func (c ServerConfig) LogAttrs() []slog.Attr {
 		slog.Duration("health_interval", c.HealthInterval),
 		slog.String("metrics_listen", c.metricsAddr()),
 		slog.Bool("pprof", c.Pprof),
+		slog.Duration("drain", c.Drain),
+		slog.Duration("max_connection_age", c.MaxConnectionAge),
+		slog.Duration("max_connection_age_grace", c.MaxConnectionAgeGrace),
 	}, c.Security.LogAttrs()...)
 }
 
@@ -109,13 +151,19 @@ func (c ServerConfig) Bind() (net.Listener, error) {
 }
 
 // Flags defines the server's flags on fs with the service's defaults:
-// -listen (env listenEnv), -shutdown-timeout, -health-interval and the
-// security flags.
+// -listen (env listenEnv), -shutdown-timeout, -health-interval, -drain,
+// -max-connection-age, -max-connection-age-grace and the security flags.
 func (c *ServerConfig) Flags(fs *cli.FlagSet, listenEnv, defaultListen string, defaultHealth time.Duration, healthUsage string) {
 	fs.StringVar(&c.Listen, "listen", listenEnv, defaultListen, "host:port of the gRPC API")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", "CART_SHUTDOWN_TIMEOUT", DefaultShutdownTimeout,
 		"how long calls in flight may finish at shutdown")
 	fs.DurationVar(&c.HealthInterval, "health-interval", "CART_HEALTH_INTERVAL", defaultHealth, healthUsage)
 	c.metricsFlags(fs)
+	fs.DurationVar(&c.Drain, "drain", "CART_DRAIN", DefaultDrain,
+		"how long the server keeps answering at shutdown after its health went NOT_SERVING; 0: stop at once")
+	fs.DurationVar(&c.MaxConnectionAge, "max-connection-age", "CART_MAX_CONNECTION_AGE", DefaultMaxConnectionAge,
+		"client connections are closed (GOAWAY) after about this long so clients rebalance over replicas; 0: never")
+	fs.DurationVar(&c.MaxConnectionAgeGrace, "max-connection-age-grace", "CART_MAX_CONNECTION_AGE_GRACE", DefaultMaxConnectionAgeGrace,
+		"how long calls may finish on a connection closed for its age")
 	c.Security.Flags(fs)
 }

@@ -26,11 +26,17 @@ type Endpoint struct {
 // Lifecycle is how every service serves and stops, written once: serve
 // every endpoint and run the background tasks until ctx ends or a server
 // fails; then report NOT_SERVING on every endpoint first (so balancers
-// drain), stop the background tasks, call Stopping, and stop the servers
-// one by one, letting calls in flight finish for up to ShutdownTimeout.
+// drain), stop the background tasks, keep serving for Drain (a requested
+// stop only), call Stopping, and stop the servers one by one, letting
+// calls in flight finish for up to ShutdownTimeout.
 type Lifecycle struct {
 	Log             *slog.Logger
 	ShutdownTimeout time.Duration
+	// Drain is how long the servers keep answering after every health name
+	// went NOT_SERVING, before they stop taking calls: balancers and
+	// clients that watch health need that long to stop sending calls here,
+	// which would otherwise fail. Zero: stop at once.
+	Drain time.Duration
 	// Endpoints are stopped in this order.
 	Endpoints []Endpoint
 	// Background tasks (the health monitor) run beside the servers with a
@@ -77,6 +83,17 @@ func (lc Lifecycle) Run(ctx context.Context) error {
 	}
 	stopBG()
 	bg.Wait()
+	if runErr == nil && lc.Drain > 0 {
+		log.Info("draining: NOT_SERVING, still answering calls", "drain", lc.Drain)
+		t := time.NewTimer(lc.Drain)
+		select {
+		case <-t.C:
+			log.Info("drain over; stopping the servers")
+		case runErr = <-serveErr:
+			t.Stop()
+			log.Error("a server stopped while draining", "err", runErr)
+		}
+	}
 	if lc.Stopping != nil {
 		lc.Stopping()
 	}

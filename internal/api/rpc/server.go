@@ -35,7 +35,7 @@ func NewServer(log *slog.Logger, sec Security, opts ...grpc.ServerOption) (*grpc
 		grpc.MaxRecvMsgSize(maxRecvMsgSize),
 		grpc.MaxConcurrentStreams(maxConcurrentStreams),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 5 * time.Second, PermitWithoutStream: true}),
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveParams(keepaliveParams(0, 0)),
 	)
 	srv := grpc.NewServer(append(base, opts...)...)
 	hs := health.NewServer()
@@ -45,6 +45,18 @@ func NewServer(log *slog.Logger, sec Security, opts ...grpc.ServerOption) (*grpc
 		reflection.Register(srv)
 	}
 	return srv, hs
+}
+
+// keepaliveParams are the server's keepalive pings with the given
+// connection age (zero: unlimited); opts of NewServer may replace them,
+// which is how ServerConfig.ServerOptions sets the age.
+func keepaliveParams(maxAge, grace time.Duration) keepalive.ServerParameters {
+	p := keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}
+	if maxAge > 0 {
+		p.MaxConnectionAge = maxAge
+		p.MaxConnectionAgeGrace = grace
+	}
+	return p
 }
 
 // GracefulStop stops srv, letting calls in flight finish for up to timeout
