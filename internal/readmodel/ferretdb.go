@@ -1,6 +1,10 @@
 package readmodel
 
-import "context"
+import (
+	"context"
+
+	"go.opentelemetry.io/otel/trace"
+)
 
 // Options says how the adapter uses the server. The zero value is for
 // MongoDB: LoadCarts is one find with $in, a batch is one unordered bulk
@@ -50,6 +54,10 @@ type Options struct {
 	// a rebuild creates. An error is returned by that write (the documents
 	// are written; the hook is tried again on the next write).
 	CollectionWritten func(ctx context.Context, db string) error
+
+	// TracerProvider, if it records, gets a client span for every MongoDB
+	// command sent under a traced operation (see tracing.go); nil: none.
+	TracerProvider trace.TracerProvider
 }
 
 // FerretDBCompat returns the options for FerretDB 1.24 on SQLite: bulk
