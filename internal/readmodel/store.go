@@ -15,9 +15,9 @@ import (
 	"go.mongodb.org/mongo-driver/v2/x/mongo/driver/topology"
 
 	"github.com/acme/cart/internal/cart"
-	"github.com/acme/cart/internal/tracing"
 	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
+	"github.com/acme/cart/internal/tracing"
 )
 
 // Default collection names.
