@@ -9,8 +9,11 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/eventlog"
+	"github.com/acme/cart/internal/tracing"
 )
 
 // Defaults of Config; they suit FerretDB/SQLite (a few hundred writes a
@@ -59,6 +62,10 @@ type Config struct {
 	// MinBackoff and MaxBackoff bound the waits between reconnects, which
 	// double after each failure that made no progress.
 	MinBackoff, MaxBackoff time.Duration
+	// TracerProvider receives a span per flush and per event flushed, the
+	// latter linked to the command that wrote the event (see tracing.go);
+	// nil records none.
+	TracerProvider trace.TracerProvider
 }
 
 // Progress is how far a projector has come, for health checks and logs.
@@ -95,8 +102,9 @@ type Progress struct {
 // Projector keeps the read model up to date with the event log. Run it once;
 // read Progress from any goroutine.
 type Projector struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	tracer trace.Tracer
 
 	mu       sync.Mutex
 	progress Progress
@@ -148,6 +156,7 @@ func New(cfg Config) (*Projector, error) {
 	}
 	cfg.MaxBackoff = max(cfg.MaxBackoff, cfg.MinBackoff)
 	return &Projector{
+		tracer:  tracing.OrNoop(cfg.TracerProvider).Tracer(tracerName),
 		cfg:     cfg,
 		log:     cfg.Log.With("projector", cfg.Name),
 		changed: make(chan struct{}),
