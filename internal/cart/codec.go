@@ -24,6 +24,12 @@ type Metadata struct {
 	OnBehalfOf    string    `json:"on_behalf_of,omitempty"`
 	Reason        string    `json:"reason,omitempty"`
 	Time          time.Time `json:"time"`
+	// TraceParent and TraceState are the W3C trace context of the append
+	// that wrote the event (empty when tracing was off), so that the
+	// projector's span for the event links back to the command's trace.
+	// Readers must not require them: older events have none.
+	TraceParent string `json:"traceparent,omitempty"`
+	TraceState  string `json:"tracestate,omitempty"`
 }
 
 // ErrUnknownEventType is returned for a stored type this code does not know,

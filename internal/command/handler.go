@@ -12,8 +12,10 @@ import (
 	"time"
 
 	"github.com/google/uuid"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/tracing"
 )
 
 // Defaults of Options.
@@ -65,6 +67,9 @@ type Options struct {
 	// Observer, if set, is told how each command ended and of every
 	// concurrency conflict (metrics).
 	Observer Observer
+	// TracerProvider receives the spans of each command's load, decide and
+	// append (see tracing.go); nil records none.
+	TracerProvider trace.TracerProvider
 }
 
 // Handler executes commands against carts. It caches the state of recent
@@ -73,12 +78,13 @@ type Options struct {
 // cache, and a cache that fell behind is found out by the append and caught
 // up from the events it missed.
 type Handler struct {
-	store EventStore
-	opts  Options
-	log   *slog.Logger
-	now   func() time.Time
-	cache *stateCache
-	locks *userLocks
+	store  EventStore
+	opts   Options
+	log    *slog.Logger
+	now    func() time.Time
+	cache  *stateCache
+	locks  *userLocks
+	tracer trace.Tracer
 }
 
 // NewHandler builds a Handler on store.
@@ -102,7 +108,8 @@ func NewHandler(store EventStore, opts Options) *Handler {
 		opts.Observer = nopObserver{}
 	}
 	h := &Handler{store: store, opts: opts, log: opts.Log, now: opts.Now,
-		cache: newStateCache(opts.CacheSize), locks: newUserLocks()}
+		cache: newStateCache(opts.CacheSize), locks: newUserLocks(),
+		tracer: tracing.OrNoop(opts.TracerProvider).Tracer(tracerName)}
 	if h.log == nil {
 		h.log = slog.New(slog.DiscardHandler)
 	}
@@ -205,14 +212,23 @@ func (h *Handler) handle(ctx context.Context, env Envelope, cmd cart.Command, me
 	fresh := false // st is known to be the stream's latest state
 	if st == nil {
 		var err error
-		if st, err = h.load(ctx, env.UserID); err != nil {
+		lctx, span := h.startLoad(ctx, loadStream)
+		st, err = h.load(lctx, env.UserID)
+		endSpan(span, st, err)
+		if err != nil {
 			return Result{}, nil, fmt.Errorf("%s: %w", cmd.Name(), err)
 		}
 		fresh = true
+	} else {
+		_, span := h.startLoad(ctx, loadCache)
+		endSpan(span, st, nil)
 	}
 	// catchUp reads what was written after st and marks st fresh.
 	catchUp := func() error {
-		if err := h.catchUp(ctx, env.UserID, st); err != nil {
+		lctx, span := h.startLoad(ctx, loadCatchUp)
+		err := h.catchUp(lctx, env.UserID, st)
+		endSpan(span, st, err)
+		if err != nil {
 			return fmt.Errorf("%s: %w", cmd.Name(), err)
 		}
 		fresh = true
@@ -238,12 +254,11 @@ func (h *Handler) handle(ctx context.Context, env Envelope, cmd cart.Command, me
 			}
 			continue
 		}
-		priced, err := h.priced(ctx, st.cart, cmd)
-		if err != nil {
+		events, priceErr, err := h.decide(ctx, st, cmd)
+		if priceErr != nil {
 			// The catalog failed (an outage): st is still the cart's truth.
-			return Result{}, st, fmt.Errorf("%s: %w", cmd.Name(), err)
+			return Result{}, st, fmt.Errorf("%s: %w", cmd.Name(), priceErr)
 		}
-		events, err := cart.Decide(st.cart, priced)
 		if (err != nil || len(events) == 0) && !fresh {
 			if err := catchUp(); err != nil {
 				return Result{}, nil, err
@@ -257,7 +272,7 @@ func (h *Handler) handle(ctx context.Context, env Envelope, cmd cart.Command, me
 			return Result{Version: st.version}, st, nil
 		}
 		meta.Time = h.now().UTC()
-		version, err := h.store.AppendEvents(ctx, env.UserID, st.version, meta, events)
+		version, err := h.append(ctx, env.UserID, st.version, meta, events)
 		if errors.Is(err, cart.ErrConcurrencyConflict) && (!fresh || attempt < h.opts.MaxAttempts) {
 			h.log.DebugContext(ctx, "concurrency conflict; deciding again", "user_id", env.UserID, "command", cmd.Name(), "attempt", attempt, "cached", !fresh)
 			h.opts.Observer.Conflict(cmd.Name())

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/eventlog"
@@ -52,12 +54,14 @@ func (s *Store) ReadStream(ctx context.Context, userID string, from int64, count
 func (s *Store) HeadPosition(ctx context.Context) (_ eventlog.Position, err error) {
 	defer s.timed("read", time.Now(), &err)
 	var head eventlog.Position
+	ctx, span := s.startSpan(ctx, spanReadAll, "")
 	err = s.read(ctx, func(c *esdb.Client, ctx context.Context) (*esdb.ReadStream, error) {
 		return c.ReadAll(ctx, esdb.ReadAllOptions{Direction: esdb.Backwards, From: esdb.End{}}, 1)
 	}, func(e *esdb.RecordedEvent) error {
 		head = eventlog.Position{Commit: e.Position.Commit, Prepare: e.Position.Prepare}
 		return nil
 	})
+	endSpan(span, err)
 	if err != nil {
 		return eventlog.Position{}, fmt.Errorf("eventstore: head position: %w", err)
 	}
@@ -94,9 +98,16 @@ var errHeadFound = errors.New("head found")
 // readRaw reads a stream and calls fn for each event in order, stopping at
 // fn's first error (returned as is). It returns how many events it read and
 // an error wrapping cart.ErrNotFound when the stream does not exist.
-func (s *Store) readRaw(ctx context.Context, stream string, dir esdb.Direction, from esdb.StreamPosition, count uint64, fn func(*esdb.RecordedEvent) error) (int, error) {
-	n := 0
-	err := s.read(ctx, func(c *esdb.Client, ctx context.Context) (*esdb.ReadStream, error) {
+func (s *Store) readRaw(ctx context.Context, stream string, dir esdb.Direction, from esdb.StreamPosition, count uint64, fn func(*esdb.RecordedEvent) error) (n int, err error) {
+	if stream != pingStream { // health checks every few seconds would drown the traces
+		var span trace.Span
+		ctx, span = s.startSpan(ctx, spanRead, stream)
+		defer func() {
+			span.SetAttributes(attribute.Int("eventstore.events", n))
+			endSpan(span, err)
+		}()
+	}
+	err = s.read(ctx, func(c *esdb.Client, ctx context.Context) (*esdb.ReadStream, error) {
 		return c.ReadStream(ctx, stream, esdb.ReadStreamOptions{Direction: dir, From: from}, count)
 	}, func(e *esdb.RecordedEvent) error {
 		n++

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/EventStore/EventStore-Client-Go/v4/esdb"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -41,8 +42,9 @@ var ErrClosed = errors.New("eventstore: store closed")
 // Store is a connection to EventStoreDB. It is safe for concurrent use; one
 // Store per process is enough.
 type Store struct {
-	cfg *esdb.Configuration
-	log *slog.Logger
+	cfg    *esdb.Configuration
+	log    *slog.Logger
+	tracer trace.Tracer // see WithTracerProvider
 
 	mu      sync.Mutex
 	cur     *conn
@@ -56,7 +58,7 @@ type Store struct {
 // esdb+discover:// connection string. Like the client it dials nothing: the
 // first operation (Ping is the cheap one) finds the node, so Open succeeds
 // while the store is down and the service can start and report NOT_SERVING.
-func Open(ctx context.Context, connString string, log *slog.Logger) (*Store, error) {
+func Open(ctx context.Context, connString string, log *slog.Logger, opts ...Option) (*Store, error) {
 	_ = ctx // reserved: the client connects lazily
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -71,7 +73,12 @@ func Open(ctx context.Context, connString string, log *slog.Logger) (*Store, err
 	if err != nil {
 		return nil, fmt.Errorf("eventstore: open %s: %v", Redact(connString), err)
 	}
-	return &Store{cfg: cfg, log: log, cur: &conn{client: client}}, nil
+	s := &Store{cfg: cfg, log: log, cur: &conn{client: client}}
+	WithTracerProvider(nil)(s)
+	for _, o := range opts {
+		o(s)
+	}
+	return s, nil
 }
 
 // ValidateConnectionString checks a connection string the way Open will,

@@ -82,7 +82,9 @@ func (s *Store) AppendEvents(ctx context.Context, userID string, expected int64,
 }
 
 // appendRaw appends with the leased client; its errors come translated.
-func (s *Store) appendRaw(ctx context.Context, stream string, exp esdb.ExpectedRevision, data ...esdb.EventData) (*esdb.WriteResult, error) {
+func (s *Store) appendRaw(ctx context.Context, stream string, exp esdb.ExpectedRevision, data ...esdb.EventData) (_ *esdb.WriteResult, err error) {
+	ctx, span := s.startSpan(ctx, spanAppend, stream)
+	defer func() { endSpan(span, err) }()
 	l, err := s.acquire(ctx)
 	if err != nil {
 		return nil, err

@@ -45,6 +45,7 @@ type cartState struct {
 	entries          []entry // the batch's events for this user, in log order
 	parks            []park
 	applied, skipped int
+	outcomes         []string // per entry, for its span: outcomeApplied, ...
 }
 
 // newCartState starts from the stored document, or from an empty cart at
@@ -61,12 +62,15 @@ func newCartState(userID string, doc CartDoc, stored bool, entries []entry) *car
 // redelivery, and anything else (a gap, or an event that does not decode)
 // stops the document where it is, marks it stale and is parked.
 func (s *cartState) run() {
+	s.outcomes = s.outcomes[:0]
 	for _, en := range s.entries {
 		rev := en.ev.Revision
 		switch {
 		case rev <= s.doc.Version:
 			s.skipped++
+			s.outcomes = append(s.outcomes, outcomeSkipped)
 		case rev == s.doc.Version+1 && en.decErr == nil:
+			s.outcomes = append(s.outcomes, outcomeApplied)
 			s.doc.Cart = s.doc.Cart.Apply(en.event)
 			s.doc.Version = rev
 			s.doc.UpdatedAt = en.ev.Created
@@ -78,6 +82,7 @@ func (s *cartState) run() {
 				cause = &GapError{DocVersion: s.doc.Version, Revision: rev}
 			}
 			s.parks = append(s.parks, park{ev: en.ev, cause: cause})
+			s.outcomes = append(s.outcomes, outcomeParked)
 			if !s.doc.Stale {
 				s.doc.Stale = true
 				s.doc.StaleReason = fmt.Sprintf("event %s@%d (%s, id %s) not applied: %v",

@@ -31,13 +31,14 @@ func (b *batch) dirty() bool {
 // then the parked events, then the checkpoint. A crash between those steps
 // only causes redelivery, which the version guard absorbs. It returns how
 // many events it stored.
-func (p *Projector) flush(ctx context.Context, b *batch) (int, error) {
+func (p *Projector) flush(ctx context.Context, b *batch) (_ int, err error) {
 	if !b.dirty() {
 		return 0, nil
 	}
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
-	start := time.Now()
+	ctx, span, start := p.startFlush(ctx, b)
+	defer func() { endFlush(span, err) }()
 	var states []*cartState
 	if len(b.entries) > 0 {
 		// Before the write, not after: a write that fails for us (a
@@ -59,6 +60,7 @@ func (p *Projector) flush(ctx context.Context, b *batch) (int, error) {
 				p.cfg.Notifier.Notify(s.userID, s.doc.Version)
 			}
 		}
+		p.traceEvents(ctx, span, start, states)
 		for _, s := range states {
 			for _, pk := range s.parks {
 				p.log.Error("projection cannot apply an event; cart marked stale",

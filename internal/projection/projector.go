@@ -9,8 +9,11 @@ import (
 	"sync"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/eventlog"
+	"github.com/acme/cart/internal/tracing"
 )
 
 // Defaults of Config; they suit FerretDB/SQLite (a few hundred writes a
@@ -65,6 +68,10 @@ type Config struct {
 	// when Source implements HeadSource. Default DefaultHeadInterval;
 	// negative: never (the lag then only counts what was delivered).
 	HeadInterval time.Duration
+	// TracerProvider receives a span per flush and per event flushed, the
+	// latter linked to the command that wrote the event (see tracing.go);
+	// nil records none.
+	TracerProvider trace.TracerProvider
 }
 
 // Progress is how far a projector has come, for health checks and logs.
@@ -120,8 +127,9 @@ type Progress struct {
 // Projector keeps the read model up to date with the event log. Run it once;
 // read Progress from any goroutine.
 type Projector struct {
-	cfg Config
-	log *slog.Logger
+	cfg    Config
+	log    *slog.Logger
+	tracer trace.Tracer
 
 	mu       sync.Mutex
 	progress Progress
@@ -181,6 +189,7 @@ func New(cfg Config) (*Projector, error) {
 		cfg.HeadInterval = DefaultHeadInterval
 	}
 	return &Projector{
+		tracer:  tracing.OrNoop(cfg.TracerProvider).Tracer(tracerName),
 		cfg:     cfg,
 		log:     cfg.Log.With("projector", cfg.Name),
 		now:     time.Now,

@@ -28,7 +28,18 @@ func answerMargin(left time.Duration) time.Duration {
 // a command): it waits for the projector's notification, up to the caller's
 // deadline capped by MaxWait, and then fails with ErrNotReady. A stale cart
 // below minVersion fails at once, since the projector will not move it.
+// The outcome of a wait is an event on ctx's span (see tracing.go).
 func (s *Service) GetCart(ctx context.Context, userID string, minVersion int64) (CartView, error) {
+	if minVersion < 0 {
+		return s.getCart(ctx, userID, minVersion)
+	}
+	start := time.Now()
+	view, err := s.getCart(ctx, userID, minVersion)
+	noteMinVersion(ctx, minVersion, time.Since(start), view, err)
+	return view, err
+}
+
+func (s *Service) getCart(ctx context.Context, userID string, minVersion int64) (CartView, error) {
 	doc, err := s.readCart(ctx, userID)
 	if err != nil || doc.Version >= minVersion {
 		return viewOf(doc), err

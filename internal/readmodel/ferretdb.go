@@ -3,6 +3,8 @@ package readmodel
 import (
 	"context"
 	"time"
+
+	"go.opentelemetry.io/otel/trace"
 )
 
 // Options says how the adapter uses the server. The zero value is for
@@ -60,6 +62,9 @@ type Options struct {
 	// metrics. It is not a FerretDB workaround; it lives here because
 	// these are the Client's options.
 	Observe func(op string, d time.Duration, err error)
+	// TracerProvider, if it records, gets a client span for every MongoDB
+	// command sent under a traced operation (see tracing.go); nil: none.
+	TracerProvider trace.TracerProvider
 }
 
 // FerretDBCompat returns the options for FerretDB 1.24 on SQLite: bulk

@@ -17,6 +17,7 @@ import (
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
+	"github.com/acme/cart/internal/tracing"
 )
 
 // Default collection names.
@@ -51,6 +52,9 @@ func ConnectWith(ctx context.Context, uri string, opts Options) (*Client, error)
 		return nil, fmt.Errorf("readmodel connect: MaxBulkWrite %d is negative", opts.MaxBulkWrite)
 	}
 	copts := options.Client().SetServerSelectionTimeout(defaultServerSelectionTimeout).ApplyURI(uri)
+	if tracing.Enabled(opts.TracerProvider) {
+		copts.SetMonitor(commandMonitor(opts.TracerProvider))
+	}
 	mc, err := mongo.Connect(copts)
 	if err != nil {
 		return nil, fmt.Errorf("readmodel connect: %w", err)

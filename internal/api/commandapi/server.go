@@ -65,7 +65,7 @@ func (s *Server) handle(ctx context.Context, req request, expected *int64, cmd c
 		ExpectedVersion: expected,
 		Principal:       actor.Principal,
 		OnBehalfOf:      actor.OnBehalfOf,
-		CorrelationID:   rpc.FirstHeader(ctx, rpc.HeaderCorrelationID),
+		CorrelationID:   rpc.CorrelationID(ctx), // the one logged and returned to the caller
 		CausationID:     rpc.FirstHeader(ctx, rpc.HeaderCausationID),
 		Reason:          req.GetReason(),
 	}

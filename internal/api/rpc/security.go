@@ -128,8 +128,9 @@ func (c SecurityConfig) Build(ctx context.Context, log *slog.Logger) (Security, 
 
 // options are the server options and interceptors of the trust boundary,
 // in the order they must run: undecodable requests are refused first, then
-// the call is observed (metrics), logged and guarded against panics, then
-// authenticated, then rate-limited by its principal.
+// the call is observed (metrics), logged and guarded against panics (and
+// gets its correlation ID), then authenticated, then rate-limited by its
+// principal.
 func (s Security) options(log *slog.Logger) []grpc.ServerOption {
 	opts := guard.NewDecoder(log).ServerOptions()
 	unary := append(slices.Clone(s.ObserveUnary), unaryInterceptor(log))
@@ -138,6 +139,8 @@ func (s Security) options(log *slog.Logger) []grpc.ServerOption {
 		unary = append(unary, s.Auth.UnaryServerInterceptor())
 		stream = append(stream, s.Auth.StreamServerInterceptor())
 	}
+	unary = append(unary, principalUnaryInterceptor) // for the log line: who, once verified
+	stream = append(stream, principalStreamInterceptor)
 	if s.Limiter != nil {
 		unary = append(unary, s.Limiter.UnaryInterceptor())
 		stream = append(stream, s.Limiter.StreamInterceptor())

@@ -98,6 +98,7 @@ func FirstHeader(ctx context.Context, name string) string {
 func unaryInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (resp any, err error) {
 		start := time.Now()
+		ctx = beginCall(ctx, req, func(md metadata.MD) error { return grpc.SetHeader(ctx, md) })
 		defer func() {
 			if r := recover(); r != nil {
 				log.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
@@ -112,7 +113,8 @@ func unaryInterceptor(log *slog.Logger) grpc.UnaryServerInterceptor {
 func streamInterceptor(log *slog.Logger) grpc.StreamServerInterceptor {
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) (err error) {
 		start := time.Now()
-		ctx := ss.Context()
+		ctx := beginCall(ss.Context(), nil, ss.SetHeader)
+		ss = contextStream{ServerStream: ss, ctx: ctx}
 		defer func() {
 			if r := recover(); r != nil {
 				log.ErrorContext(ctx, "panic in handler", "method", info.FullMethod, "panic", fmt.Sprint(r), "stack", string(debug.Stack()))
@@ -139,6 +141,6 @@ func logCall(ctx context.Context, log *slog.Logger, method string, start time.Ti
 	if level == slog.LevelInfo && (len(method) > 8 && (method[:8] == "/grpc.he" || method[:8] == "/grpc.re")) {
 		level = slog.LevelDebug
 	}
-	log.Log(ctx, level, "rpc", "method", method, "code", code.String(), "duration", time.Since(start),
-		"correlation_id", FirstHeader(ctx, HeaderCorrelationID))
+	log.Log(ctx, level, "rpc", append([]any{"method", method, "code", code.String(), "duration", time.Since(start)},
+		callAttrs(ctx, method)...)...)
 }
