@@ -304,6 +304,9 @@ func (s *Store) readEach(ctx context.Context, userIDs []string, proj any) (map[s
 func (s *Store) WriteCarts(ctx context.Context, writes []projection.CartWrite) ([]string, error) {
 	var conflicts []string
 	for len(writes) > 0 {
+		if err := s.fenceWrites(); err != nil {
+			return nil, err
+		}
 		n := len(writes)
 		if s.opts.MaxBulkWrite > 0 {
 			n = min(n, s.opts.MaxBulkWrite)
