@@ -122,7 +122,12 @@ func (s *Service) Rebuild(ctx context.Context, report func(Progress)) (RebuildRe
 	log.Info("rebuild passed the live projector", "live_last_event", positionAttr(livePr.LastEvent),
 		"live_checkpoint", positionAttr(livePr.Checkpoint), "rebuild_checkpoint", final.Position.String())
 
-	// 4. Switch: record it, then move readers and the live projector.
+	// 4. Switch: record it, then move readers and the live projector. A
+	// replica that lost the lease meanwhile leaves the read model to the
+	// new holder's projector.
+	if !live.Active() {
+		return RebuildResult{}, fmt.Errorf("rebuild: before switching: %w", readside.ErrNotHolder)
+	}
 	if err := cat.SetActive(ctx, name); err != nil {
 		// The write may have landed even though it failed for us: ask again.
 		rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), switchReadTimeout)

@@ -147,7 +147,9 @@ func (s *Service) Close() {
 }
 
 // begin starts an exclusive operation: ctx ends when the caller's does or
-// at Close. end must be called when the operation is over.
+// at Close. end must be called when the operation is over. It fails with
+// readside.ErrNotHolder on a replica that does not hold the projector
+// lease.
 func (s *Service) begin(ctx context.Context) (_ context.Context, end func(), _ error) {
 	if !s.busy.TryLock() {
 		return nil, nil, ErrBusy
@@ -160,6 +162,13 @@ func (s *Service) begin(ctx context.Context) (_ context.Context, end func(), _ e
 	}
 	s.ops.Add(1)
 	s.mu.Unlock()
+	// With replicas, only the lease holder runs the live projector these
+	// operations work beside (readside.ErrNotHolder names the holder).
+	if err := s.cfg.Live.CheckHolder(ctx); err != nil {
+		s.busy.Unlock()
+		s.ops.Done()
+		return nil, nil, err
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	stop := context.AfterFunc(s.base, cancel)
 	return ctx, func() {

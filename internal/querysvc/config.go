@@ -33,6 +33,9 @@ const (
 	// replica reports NOT_SERVING for it: far above a healthy projector's
 	// lag (milliseconds), below what a user notices as a lost change.
 	DefaultMaxLag = 30 * time.Second
+	// DefaultLeaseTTL is how long the projector lease lasts unrenewed: a
+	// replica that dies unannounced is replaced within about 1.6 of it.
+	DefaultLeaseTTL = 15 * time.Second
 	// DefaultAdminListen keeps the admin API, which rewrites the read
 	// model, off every network but the host's own.
 	DefaultAdminListen = "127.0.0.1:50053"
@@ -74,6 +77,21 @@ type Config struct {
 	// that learned to read events an older one parked (an upcaster, a new
 	// type) is wired in, and how tests play such a deploy.
 	Decode projection.Decoder
+	// LeaseTTL is the projector lease's validity: of the query-svc
+	// replicas on one database only the lease holder runs the projector,
+	// renewing every LeaseTTL/3; the others serve reads and take over
+	// when it stops renewing.
+	LeaseTTL time.Duration
+	// ProgressInterval is how often a replica without the lease reads the
+	// checkpoint while GetCart calls wait for min_version.
+	ProgressInterval time.Duration
+	// LeaseHolder is this replica's holder ID; empty: hostname, pid and a
+	// random suffix, unique per process.
+	LeaseHolder string
+	// LiveStarted, if set, is called with the read side before it runs,
+	// so that an embedder (tests, metrics) can watch the replica's role
+	// (readside.Live.Active).
+	LiveStarted func(*readside.Live)
 }
 
 // WithDefaults fills every empty field with its default, so that a caller
@@ -97,6 +115,12 @@ func (c Config) WithDefaults() Config {
 	}
 	if c.FollowInterval == 0 {
 		c.FollowInterval = readside.DefaultFollowInterval
+	}
+	if c.LeaseTTL == 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.ProgressInterval == 0 {
+		c.ProgressInterval = readside.DefaultProgressInterval
 	}
 	if c.ReadModel == nil && c.MongoCompat == "ferretdb" {
 		o := readmodel.FerretDBCompat()
@@ -126,7 +150,8 @@ func (c Config) Validate() error {
 	if c.MongoCompat != "" && c.MongoCompat != "ferretdb" {
 		errs = append(errs, fmt.Errorf("mongo-compat %q: want empty (MongoDB) or ferretdb", c.MongoCompat))
 	}
-	for name, d := range map[string]time.Duration{"max-wait": c.MaxWait, "follow-interval": c.FollowInterval, "max-lag": c.MaxLag} {
+	for name, d := range map[string]time.Duration{"max-wait": c.MaxWait, "follow-interval": c.FollowInterval,
+		"lease-ttl": c.LeaseTTL, "progress-interval": c.ProgressInterval, "max-lag": c.MaxLag} {
 		if d <= 0 {
 			errs = append(errs, fmt.Errorf("%s %v: must be positive", name, d))
 		}
@@ -152,6 +177,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("max_wait", c.MaxWait),
 		slog.Duration("max_lag", c.MaxLag),
 		slog.Duration("follow_interval", c.FollowInterval),
+		slog.Duration("lease_ttl", c.LeaseTTL),
+		slog.Duration("progress_interval", c.ProgressInterval),
 	)
 	return slog.GroupValue(attrs...)
 }
@@ -176,6 +203,10 @@ func (c *Config) Flags(fs *cli.FlagSet) {
 		"projection lag above which GetCart's health is NOT_SERVING (back at half of it)")
 	fs.DurationVar(&c.FollowInterval, "follow-interval", "CART_FOLLOW_INTERVAL", readside.DefaultFollowInterval,
 		"how often the active read-model collection is checked, to follow a rebuild made by another replica")
+	fs.DurationVar(&c.LeaseTTL, "lease-ttl", "CART_LEASE_TTL", DefaultLeaseTTL,
+		"validity of the projector lease: one replica runs the projector, the others take over when it stops renewing")
+	fs.DurationVar(&c.ProgressInterval, "progress-interval", "CART_PROGRESS_INTERVAL", readside.DefaultProgressInterval,
+		"how often a replica without the projector lease reads the checkpoint while GetCart waits for min_version")
 }
 
 // redactURI masks the password of scheme://user:password@hosts/..., which

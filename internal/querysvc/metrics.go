@@ -23,14 +23,6 @@ func projectionState(live *readside.Live, parking *readmodel.ParkingLot) metrics
 			return pr.LagEvents, pr.Lag(time.Now())
 		},
 		Parked: parking.CountParked,
-		Active: func() bool { return projectorRunning(live) },
+		Active: live.Active,
 	}
-}
-
-// projectorRunning tells whether this replica has started its live
-// projector: every replica runs one until the projector lease decides
-// which one does.
-func projectorRunning(live *readside.Live) bool {
-	_, p := live.Current()
-	return p != nil
 }

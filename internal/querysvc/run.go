@@ -87,6 +87,10 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	catalog := mongo.Catalog(cfg.MongoDB)
 	parking := mongo.ParkingLot(cfg.MongoDB)
 	notifier := projection.NewNotifier()
+	// One projector per read model: the replica holding the lease runs it,
+	// with its writes fenced by the lease; the others serve reads.
+	lease := mongo.Lease(cfg.MongoDB, ProjectorLease, holderID(cfg.LeaseHolder), cfg.LeaseTTL)
+	log.Info("projector lease", "holder", lease.ID(), "lease", ProjectorLease, "ttl", cfg.LeaseTTL)
 	live, err := readside.New(readside.Config{
 		Catalog: catalog,
 		Open:    func(carts string) readside.CartStore { return catalog.Store(carts) },
@@ -100,12 +104,21 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		},
 		FollowInterval: cfg.FollowInterval,
 		Log:            log.With("component", "readmodel"),
+		Lease:          lease,
+		LeaseTTL:       cfg.LeaseTTL,
+		OpenFenced: func(carts string) projection.Store {
+			return catalog.Store(carts).Fenced(lease)
+		},
+		ProgressInterval: cfg.ProgressInterval,
 	})
 	if err != nil {
 		return fmt.Errorf("query-svc: %w", err)
 	}
 	m.ProjectionGauges(projectionState(live, parking))
-	queries := &query.Service{Carts: live, Waiter: notifier, MaxWait: cfg.MaxWait, Events: es}
+	if cfg.LiveStarted != nil {
+		cfg.LiveStarted(live)
+	}
+	queries := &query.Service{Carts: live, Waiter: live, MaxWait: cfg.MaxWait, Events: es}
 
 	lis, err := cfg.Bind()
 	if err != nil {

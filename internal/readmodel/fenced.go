@@ -141,3 +141,18 @@ func (s *Store) saveFencedCheckpoint(ctx context.Context, name string, pos event
 	}
 	return nil
 }
+
+// fenceWrites stops a fenced store's document writes once its lease has
+// run out by the local clock (or was found lost), with no round trip: a
+// holder that was paused past its lease, or whose renewals failed, writes
+// no more documents after the moment another replica may have taken over.
+// The version guard already makes such a late write harmless with the
+// atomic filter; this makes it not happen in the first place, and with
+// Options.IDOnlyFilter the stored lease is checked as well (fence).
+func (s *Store) fenceWrites() error {
+	if s.lease == nil {
+		return nil
+	}
+	_, err := s.heldEpoch("write carts", s.carts.Name())
+	return err
+}

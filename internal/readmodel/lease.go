@@ -263,3 +263,25 @@ func (l *Lease) Check(ctx context.Context) error {
 func (l *Lease) mine(epoch int64) bson.D {
 	return bson.D{{Key: "_id", Value: l.name}, {Key: "holder", Value: l.holder}, {Key: "epoch", Value: epoch}}
 }
+
+// Holder returns who holds the lease by the stored lease document (empty
+// when it is free, released or expired by the caller's clock), so that an
+// operation refused on a replica that is not the holder can name the one
+// to ask instead.
+func (l *Lease) Holder(ctx context.Context) (string, error) {
+	var cur leaseDoc
+	err := l.leases.FindOne(ctx, bson.D{{Key: "_id", Value: l.name}}).Decode(&cur)
+	if errors.Is(err, mongo.ErrNoDocuments) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("readmodel lease %q holder: %w", l.name, translate(ctx, err))
+	}
+	if cur.Holder == "" || time.Now().After(cur.ExpiresAt.Add(l.skew())) {
+		return "", nil
+	}
+	return cur.Holder, nil
+}
+
+// ID is the holder ID this Lease acquires as.
+func (l *Lease) ID() string { return l.holder }

@@ -311,6 +311,9 @@ func (s *Store) WriteCarts(ctx context.Context, writes []projection.CartWrite) (
 	defer s.timed("write", time.Now(), &err)
 	var conflicts []string
 	for len(writes) > 0 {
+		if err := s.fenceWrites(); err != nil {
+			return nil, err
+		}
 		n := len(writes)
 		if s.opts.MaxBulkWrite > 0 {
 			n = min(n, s.opts.MaxBulkWrite)

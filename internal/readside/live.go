@@ -44,6 +44,23 @@ type Config struct {
 	FollowInterval time.Duration
 	// Log receives switches and failures. Nil discards.
 	Log *slog.Logger
+
+	// Lease, if set, makes the live projector run only while this replica
+	// holds it (one projector per read model however many replicas run);
+	// nil runs it always. See lead.
+	Lease Lease
+	// LeaseTTL is how long the lease lasts unrenewed; Live renews it and
+	// retries acquiring it every LeaseTTL/3. Required with Lease.
+	LeaseTTL time.Duration
+	// OpenFenced returns the store of a carts collection as the live
+	// projector writes it: fenced by Lease (readmodel.Store.Fenced).
+	// Required with Lease; Open's stores are then only read (GetCart, and
+	// the checkpoint watch of a replica that does not hold the lease).
+	OpenFenced func(carts string) projection.Store
+	// ProgressInterval is how often a replica without the lease reads the
+	// checkpoint while readers wait for a version; 0 means
+	// DefaultProgressInterval.
+	ProgressInterval time.Duration
 }
 
 // Live is the read model in use: the active carts collection, which
@@ -65,6 +82,10 @@ type Live struct {
 	projDone chan struct{}
 	held     bool   // a rebuild holds the live projector stopped
 	switches uint64 // counts swaps, so that follow can tell its catalog read is out of date
+
+	active  atomic.Bool     // the live projector may run: no Lease, or the lease is held
+	waiting atomic.Int64    // GetCart calls registered through Wait
+	standby standbyProgress // the holder's progress, as a replica without the lease sees it
 }
 
 // Active is one carts collection as readers use it. Retiring it (under
@@ -88,8 +109,11 @@ func New(cfg Config) (*Live, error) {
 	if cfg.Open == nil {
 		errs = append(errs, errors.New("open is required"))
 	}
-	if cfg.FollowInterval < 0 {
-		errs = append(errs, errors.New("follow interval must not be negative"))
+	if cfg.FollowInterval < 0 || cfg.ProgressInterval < 0 {
+		errs = append(errs, errors.New("follow and progress intervals must not be negative"))
+	}
+	if cfg.Lease != nil && (cfg.LeaseTTL <= 0 || cfg.OpenFenced == nil) {
+		errs = append(errs, errors.New("a lease needs a positive lease TTL and OpenFenced"))
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, fmt.Errorf("readside: %w", err)
@@ -103,10 +127,19 @@ func New(cfg Config) (*Live, error) {
 	if cfg.FollowInterval == 0 {
 		cfg.FollowInterval = DefaultFollowInterval
 	}
+	if cfg.ProgressInterval == 0 {
+		cfg.ProgressInterval = DefaultProgressInterval
+	}
+	if cfg.Projection.Notifier == nil {
+		// Wait and the lease's hand-overs wake readers through it.
+		cfg.Projection.Notifier = projection.NewNotifier()
+	}
 	if cfg.Log == nil {
 		cfg.Log = slog.New(slog.DiscardHandler)
 	}
-	return &Live{cfg: cfg, log: cfg.Log}, nil
+	l := &Live{cfg: cfg, log: cfg.Log}
+	l.active.Store(cfg.Lease == nil)
+	return l, nil
 }
 
 // GetCart reads the user's document from the active collection; it
@@ -138,8 +171,15 @@ func (l *Live) Collection() string {
 	return ""
 }
 
-// Progress is the live projector's progress (zero before it starts).
+// Progress is the live projector's progress (zero before it starts). On a
+// replica that does not hold the projector lease it is the read model's
+// progress as seen from its stored checkpoint and the head of the log
+// (checkpoint, caught up, lag), since its GetCart answers are only as
+// fresh as the holder's projection.
 func (l *Live) Progress() projection.Progress {
+	if l.cfg.Lease != nil && !l.Active() {
+		return l.standby.snapshot()
+	}
 	p := l.last.Load()
 	if p == nil {
 		return projection.Progress{}
@@ -148,9 +188,10 @@ func (l *Live) Progress() projection.Progress {
 }
 
 // Run learns the active collection (retrying while the catalog cannot be
-// read), runs the live projector on it and follows switches recorded in the
-// catalog, until ctx ends; then it stops the projector, which flushes its
-// batch and checkpoint. It returns nil.
+// read), runs the live projector on it (with a Lease: while it holds the
+// lease) and follows switches recorded in the catalog, until ctx ends;
+// then it stops the projector, which flushes its batch and checkpoint, and
+// releases the lease. It returns nil.
 func (l *Live) Run(ctx context.Context) error {
 	name, ok := l.resolve(ctx)
 	if !ok {
@@ -162,16 +203,27 @@ func (l *Live) Run(ctx context.Context) error {
 	l.startLocked()
 	l.mu.Unlock()
 	l.log.Info("read model open", "collection", name)
+	var bg sync.WaitGroup
+	if l.cfg.Lease != nil {
+		l.log.Info("projector runs while this replica holds the lease", "holder", l.cfg.Lease.ID(), "lease_ttl", l.cfg.LeaseTTL)
+		bg.Go(func() { l.lead(ctx) })
+		bg.Go(func() { l.watch(ctx) })
+		bg.Go(func() { l.followStandby(ctx) })
+	}
 
 	t := time.NewTicker(l.cfg.FollowInterval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
+			bg.Wait() // no acquiring while the projector stops
 			l.mu.Lock()
 			l.stopLocked()
 			l.runCtx = nil
 			l.mu.Unlock()
+			if l.cfg.Lease != nil {
+				l.releaseLease(ctx)
+			}
 			return nil
 		case <-t.C:
 			l.follow(ctx)
@@ -241,14 +293,18 @@ func (l *Live) swapLocked(name string) {
 }
 
 // startLocked starts the live projector on the active collection, unless
-// Run is not running (not started, or shutting down).
+// Run is not running (not started, or shutting down) or another replica
+// holds the lease.
 func (l *Live) startLocked() {
-	if l.runCtx == nil || l.runCtx.Err() != nil || l.stopProj != nil {
+	if l.runCtx == nil || l.runCtx.Err() != nil || l.stopProj != nil || !l.active.Load() {
 		return
 	}
 	st := l.cur.Load()
 	cfg := l.cfg.Projection
 	cfg.Name, cfg.Store = st.name, st.store
+	if l.cfg.OpenFenced != nil && l.cfg.Lease != nil {
+		cfg.Store = l.cfg.OpenFenced(st.name)
+	}
 	p, err := projection.New(cfg)
 	if err != nil { // cannot happen: NewLive checked the template
 		l.log.Error("cannot start the live projector", "collection", st.name, "err", err)
@@ -282,6 +338,11 @@ func (l *Live) Hold() (projection.Progress, error) {
 	defer l.mu.Unlock()
 	if l.runCtx == nil || l.cur.Load() == nil {
 		return projection.Progress{}, fmt.Errorf("read model not running: %w", cart.ErrUnavailable)
+	}
+	if !l.active.Load() {
+		// The lease was lost since the operation started: switching now
+		// would race the new holder's projector.
+		return projection.Progress{}, fmt.Errorf("hold the live projector: %w", ErrNotHolder)
 	}
 	l.stopLocked()
 	l.held = true

@@ -7,6 +7,7 @@ import (
 
 	"github.com/acme/cart/internal/admin"
 	"github.com/acme/cart/internal/api/rpc"
+	"github.com/acme/cart/internal/readside"
 )
 
 // adminErrors maps the read-model operations' own failures; everything else
@@ -17,6 +18,8 @@ func adminErrors(err error) (error, bool) {
 		return rpc.Reason(codes.FailedPrecondition, err.Error()+"; retry when it is done", "ADMIN_OPERATION_RUNNING"), true
 	case errors.Is(err, admin.ErrBadPageToken):
 		return rpc.BadPageToken(err), true
+	case errors.Is(err, readside.ErrNotHolder):
+		return rpc.Reason(codes.FailedPrecondition, err.Error(), "NOT_PROJECTOR_HOLDER"), true
 	}
 	return nil, false
 }
