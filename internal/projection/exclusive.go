@@ -12,5 +12,7 @@ import "context"
 func (p *Projector) Exclusive(ctx context.Context, fn func(context.Context) error) error {
 	p.flushMu.Lock()
 	defer p.flushMu.Unlock()
+	// fn may rewrite any document: the next flush reads them again.
+	defer p.cache.reset()
 	return fn(ctx)
 }

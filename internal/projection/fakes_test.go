@@ -220,6 +220,10 @@ type fakeStore struct {
 	violations   []string
 	writeCalls   int
 	saves        []eventlog.Position
+	// loads and writes record the users of each LoadCarts call and the
+	// writes of each WriteCarts call, in order.
+	loads  [][]string
+	writes [][]CartWrite
 }
 
 func newFakeStore() *fakeStore {
@@ -273,6 +277,7 @@ func (s *fakeStore) LoadCarts(_ context.Context, userIDs []string) (map[string]C
 	if err := s.check("load"); err != nil {
 		return nil, err
 	}
+	s.loads = append(s.loads, slices.Clone(userIDs))
 	out := map[string]CartDoc{}
 	for _, u := range userIDs {
 		if d, ok := s.docs[u]; ok {
@@ -290,6 +295,7 @@ func (s *fakeStore) WriteCarts(_ context.Context, writes []CartWrite) ([]string,
 		return nil, err
 	}
 	s.writeCalls++
+	s.writes = append(s.writes, slices.Clone(writes))
 	if s.beforeWrite != nil {
 		s.beforeWrite(s.docs)
 	}

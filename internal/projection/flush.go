@@ -104,9 +104,13 @@ func (p *Projector) flush(ctx context.Context, b *batch) (_ int, err error) {
 }
 
 // storeCarts applies the entries to their carts' documents and writes the
-// documents that changed. A document that another writer moved on since it
-// was read is read again and the user's events re-applied to it, so the
-// events the other writer had not applied yet are not lost.
+// documents that changed, one write per cart however many of its events
+// the batch holds. A cart whose document the cache knows, at the version
+// right before its first event here, is applied to the cached document;
+// the others are read in one LoadCarts. A document that another writer
+// moved on since it was read (or cached) is read again and the user's
+// events re-applied to it, so the events the other writer had not applied
+// yet are not lost.
 func (p *Projector) storeCarts(ctx context.Context, entries []entry) ([]*cartState, error) {
 	byUser := make(map[string][]entry)
 	var users []string
@@ -121,20 +125,47 @@ func (p *Projector) storeCarts(ctx context.Context, entries []entry) ([]*cartSta
 	pending := users
 	for round := 0; len(pending) > 0; round++ {
 		if round == maxConflictRounds {
+			p.cache.drop(pending...)
 			return nil, fmt.Errorf("write carts: documents of %d users kept changing under us (e.g. %q)", len(pending), pending[0])
 		}
-		docs, err := p.cfg.Store.LoadCarts(ctx, pending)
-		if err != nil {
-			return nil, fmt.Errorf("load carts: %w", err)
+		// Only the first round trusts the cache: a conflict means the
+		// document moved under us, so it is read.
+		known := map[string]CartDoc{}
+		missing := pending
+		if round == 0 {
+			missing = nil
+			for _, u := range pending {
+				// A cached document decides only the common case, the
+				// next revision; a redelivery or a gap is decided on what
+				// the store holds.
+				if d, ok := p.cache.get(u); ok && byUser[u][0].ev.Revision == d.Version+1 {
+					known[u] = d
+				} else {
+					missing = append(missing, u)
+				}
+			}
+		}
+		docs := map[string]CartDoc{}
+		if len(missing) > 0 {
+			var err error
+			if docs, err = p.cfg.Store.LoadCarts(ctx, missing); err != nil {
+				return nil, fmt.Errorf("load carts: %w", err)
+			}
 		}
 		var writes []CartWrite
 		for _, u := range pending {
 			doc, ok := docs[u]
+			cached := false
+			if d, hit := known[u]; hit {
+				doc, ok, cached = d, true, true
+			}
 			s := newCartState(u, doc, ok, byUser[u])
 			s.run()
 			states[u] = s
 			if s.changed {
-				writes = append(writes, s.write())
+				w := s.write()
+				w.Known = cached
+				writes = append(writes, w)
 			}
 		}
 		if len(writes) == 0 {
@@ -142,16 +173,27 @@ func (p *Projector) storeCarts(ctx context.Context, entries []entry) ([]*cartSta
 		}
 		conflicts, err := p.cfg.Store.WriteCarts(ctx, writes)
 		if err != nil {
+			// Any of them may or may not have landed.
+			for _, w := range writes {
+				p.cache.drop(w.Doc.UserID)
+			}
 			return nil, fmt.Errorf("write carts: %w", err)
 		}
 		if len(conflicts) > 0 {
 			p.log.Debug("projection write conflicts; re-reading", "carts", len(conflicts), "round", round)
+			p.cache.drop(conflicts...)
 		}
 		pending = conflicts
 	}
 	out := make([]*cartState, 0, len(users))
 	for _, u := range users {
-		out = append(out, states[u])
+		s := states[u]
+		// Every state is now what the store holds: written, or unchanged
+		// from what was read.
+		if s.stored || s.changed {
+			p.cache.put(s.doc)
+		}
+		out = append(out, s)
 	}
 	return out, nil
 }

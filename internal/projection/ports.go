@@ -43,6 +43,15 @@ type CartWrite struct {
 	// ExpectedVersion is the stored document's version when it was read;
 	// the write applies only if it still is (ignored with Create).
 	ExpectedVersion int64
+	// Known says ExpectedVersion is not from a read in this flush but
+	// what the projector itself wrote or read earlier, after its last
+	// LoadCheckpoint and with no Exclusive since (its document cache). A
+	// store whose guard is a read of the versions before the write may
+	// skip that read for such a write when it can tell that no other
+	// writer has held the collection since that LoadCheckpoint; a guard in
+	// the write's own filter is unaffected. A conflict is handled as
+	// always: the projector drops what it knew and reads the document.
+	Known bool
 }
 
 // Store is the read model as the projector writes it.

@@ -72,6 +72,12 @@ type Config struct {
 	// latter linked to the command that wrote the event (see tracing.go);
 	// nil records none.
 	TracerProvider trace.TracerProvider
+	// CacheSize bounds how many carts' stored documents the projector
+	// remembers after writing (or reading) them, so that a cart's next
+	// event is applied without reading its document again. 0 means
+	// DefaultCacheSize; negative turns the cache off. It is emptied
+	// whenever the projector subscribes again and by Exclusive.
+	CacheSize int
 }
 
 // Progress is how far a projector has come, for health checks and logs.
@@ -140,6 +146,7 @@ type Projector struct {
 	// flushMu is held for every flush, and by Exclusive, so that an
 	// operator's change of a document never interleaves with a flush.
 	flushMu sync.Mutex
+	cache   *docCache // guarded by flushMu
 }
 
 // New checks cfg, fills in defaults and returns a projector ready to Run.
@@ -188,12 +195,16 @@ func New(cfg Config) (*Projector, error) {
 	if cfg.HeadInterval == 0 {
 		cfg.HeadInterval = DefaultHeadInterval
 	}
+	if cfg.CacheSize == 0 {
+		cfg.CacheSize = DefaultCacheSize
+	}
 	return &Projector{
 		tracer:  tracing.OrNoop(cfg.TracerProvider).Tracer(tracerName),
 		cfg:     cfg,
 		log:     cfg.Log.With("projector", cfg.Name),
 		now:     time.Now,
 		changed: make(chan struct{}),
+		cache:   newDocCache(cfg.CacheSize),
 	}, nil
 }
 
@@ -298,6 +309,12 @@ type received struct {
 // runOnce runs one subscription from the stored checkpoint until it or the
 // store fails, or ctx ends. progressed tells whether anything was stored.
 func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
+	// What the cache holds was learned before a failure or by an earlier
+	// run: the documents may have moved since (another holder of the
+	// collection, a write that failed for us but landed). Start afresh.
+	p.flushMu.Lock()
+	p.cache.reset()
+	p.flushMu.Unlock()
 	from, err := p.cfg.Store.LoadCheckpoint(ctx, p.cfg.Name)
 	if err != nil {
 		return false, fmt.Errorf("load checkpoint: %w", err)

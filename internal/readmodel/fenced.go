@@ -21,6 +21,9 @@ import (
 // Options.IDOnlyFilter, WriteCarts also checks the lease (Lease.Check)
 // before writing, as its filter no longer guards the write; with the
 // atomic filter a late write of an old holder is a conflict, never harm.
+// With IDOnlyFilter, replaces marked Known (the projector's own versions)
+// skip the read of versions while the lease stays at the epoch its last
+// LoadCheckpoint claimed (writeChunkByID).
 //
 // Every writer of a checkpoint name must write it fenced: an unfenced
 // SaveCheckpoint replaces the document without its epoch.
@@ -71,6 +74,7 @@ func (s *Store) heldEpoch(op, name string) (int64, error) {
 // document with no position if there is none), so that no earlier epoch
 // can move it any more.
 func (s *Store) claimCheckpoint(ctx context.Context, name string) error {
+	s.claimed.Store(0) // trust no Known write until the claim is made
 	epoch, err := s.heldEpoch("claim checkpoint", name)
 	if err != nil {
 		return err
@@ -83,11 +87,14 @@ func (s *Store) claimCheckpoint(ctx context.Context, name string) error {
 		bson.D{{Key: "$set", Value: bson.D{{Key: "epoch", Value: epoch}}}}, options.UpdateOne().SetUpsert(true))
 	if mongo.IsDuplicateKeyError(err) {
 		// The document is at this epoch already, or at a later one.
-		return s.checkEpoch(ctx, name, epoch)
+		err = s.checkEpoch(ctx, name, epoch)
+	} else if err != nil {
+		err = fmt.Errorf("readmodel claim checkpoint %q: %w", name, translate(ctx, err))
 	}
 	if err != nil {
-		return fmt.Errorf("readmodel claim checkpoint %q: %w", name, translate(ctx, err))
+		return err
 	}
+	s.claimed.Store(epoch)
 	return nil
 }
 

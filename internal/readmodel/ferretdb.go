@@ -102,4 +102,6 @@ func FerretDBCompat() Options {
 // writer, so the mode is correct only with a single writer per collection:
 // the projector holding the lease, writing through Store.Fenced, which
 // checks the lease before each write. MongoDB keeps the atomic filter,
-// which needs no such assumption.
+// which needs no such assumption. The projector's own replaces (Known:
+// from its document cache) skip even the read while the lease stays at
+// the epoch of the projector's start, which leaves one write a cart.

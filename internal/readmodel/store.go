@@ -92,8 +92,11 @@ type Store struct {
 	hooked atomic.Bool // Options.CollectionWritten has been called
 	// fence, if not nil, is checked before writes whose filter does not
 	// guard them (Options.IDOnlyFilter); see Fenced.
-	fence       func(ctx context.Context) error
-	lease       *Lease // fences the checkpoints; see Fenced
+	fence func(ctx context.Context) error
+	lease *Lease // fences the checkpoints; see Fenced
+	// claimed is the lease epoch of the last LoadCheckpoint of a fenced
+	// store (0: none): the epoch since which Known writes can be trusted.
+	claimed     atomic.Int64
 	carts       *mongo.Collection
 	checkpoints *mongo.Collection
 }
@@ -355,10 +358,22 @@ func (s *Store) writeChunk(ctx context.Context, writes []projection.CartWrite) (
 // at the expected version are written, with the filter {_id}. Between the
 // read and the write another writer could move the document and be
 // overwritten: that is why this mode needs a single fenced writer.
+//
+// Known replaces skip the read when the store is fenced and the lease is
+// still at the epoch of the last LoadCheckpoint: the projector learned
+// their versions from its own writes since that LoadCheckpoint, and as
+// epochs grow with every takeover, no other holder can have written
+// since. The read would tell nothing the single fenced writer does not
+// know, and it costs as much as the write itself.
 func (s *Store) writeChunkByID(ctx context.Context, writes []projection.CartWrite) ([]string, error) {
+	trustKnown := false
+	if s.lease != nil {
+		epoch, ok := s.lease.held()
+		trustKnown = ok && epoch != 0 && epoch == s.claimed.Load()
+	}
 	var replaced []string
 	for _, w := range writes {
-		if !w.Create {
+		if !w.Create && !(w.Known && trustKnown) {
 			replaced = append(replaced, w.Doc.UserID)
 		}
 	}
@@ -379,7 +394,7 @@ func (s *Store) writeChunkByID(ctx context.Context, writes []projection.CartWrit
 			continue
 		}
 		switch v, ok := stored[doc.UserID]; {
-		case ok && v == w.ExpectedVersion:
+		case w.Known && trustKnown, ok && v == w.ExpectedVersion:
 			written = append(written, w)
 			models = append(models, mongo.NewReplaceOneModel().
 				SetFilter(bson.D{{Key: "_id", Value: doc.UserID}}).

@@ -1,0 +1,272 @@
+package projection
+
+import (
+	"context"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/acme/cart/internal/cart"
+	"github.com/acme/cart/internal/eventlog"
+)
+
+// newFlusher returns a projector that the test flushes by hand, batch by
+// batch, so that it decides what each flush holds.
+func newFlusher(t *testing.T, store *fakeStore, cacheSize int) (*Projector, func(evs ...eventlog.Event)) {
+	t.Helper()
+	p, err := New(Config{Source: newFakeLog(), Store: store, CacheSize: cacheSize})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := &batch{}
+	return p, func(evs ...eventlog.Event) {
+		t.Helper()
+		for _, ev := range evs {
+			b.advance(ev.Position)
+			b.entries = append(b.entries, decodeEntry(cart.Unmarshal, ev))
+		}
+		if _, err := p.flush(context.Background(), b); err != nil {
+			t.Fatalf("flush: %v", err)
+		}
+	}
+}
+
+// takeCalls returns what the store was asked since the last call.
+func (s *fakeStore) takeCalls() (loads [][]string, writes [][]CartWrite) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	loads, writes = s.loads, s.writes
+	s.loads, s.writes = nil, nil
+	for _, l := range loads {
+		slices.Sort(l)
+	}
+	return loads, writes
+}
+
+// writeSummary is what a test expects of one write.
+type writeSummary struct {
+	User     string
+	Expected int64
+	Version  int64
+	Known    bool
+}
+
+func summarize(calls [][]CartWrite) [][]writeSummary {
+	var out [][]writeSummary
+	for _, ws := range calls {
+		var call []writeSummary
+		for _, w := range ws {
+			exp := w.ExpectedVersion
+			if w.Create {
+				exp = -1
+			}
+			call = append(call, writeSummary{w.Doc.UserID, exp, w.Doc.Version, w.Known})
+		}
+		slices.SortFunc(call, func(a, b writeSummary) int {
+			if a.User < b.User {
+				return -1
+			}
+			return 1
+		})
+		out = append(out, call)
+	}
+	return out
+}
+
+// TestFlushReadsOnlyWhatItDoesNotKnow: the first flush reads its carts in
+// one LoadCarts; the next flush applies the carts it wrote to what it
+// wrote, reading only the cart it has not seen, and marks those writes
+// Known; a cart's several events in one flush become one write.
+func TestFlushReadsOnlyWhatItDoesNotKnow(t *testing.T) {
+	t.Parallel()
+	b := newBuilder(t)
+	store := newFakeStore()
+	_, flush := newFlusher(t, store, 0)
+	var evs []eventlog.Event
+	step := func(batch ...eventlog.Event) ([][]string, [][]writeSummary) {
+		evs = append(evs, batch...)
+		flush(batch...)
+		loads, writes := store.takeCalls()
+		return loads, summarize(writes)
+	}
+
+	loads, writes := step(b.event("u1", add("p1", 1)), b.event("u2", add("p2", 1)), b.event("u1", add("p3", 2)))
+	if want := [][]string{{"u1", "u2"}}; !reflect.DeepEqual(loads, want) {
+		t.Errorf("first flush loaded %v, want one LoadCarts of %v", loads, want)
+	}
+	if want := [][]writeSummary{{{"u1", -1, 1, false}, {"u2", -1, 0, false}}}; !reflect.DeepEqual(writes, want) {
+		t.Errorf("first flush wrote %+v, want %+v", writes, want)
+	}
+
+	loads, writes = step(b.event("u2", add("p2", 1)), b.event("u3", add("p1", 1)),
+		b.event("u1", cart.ItemRemoved{ProductID: "p1"}), b.event("u1", add("p4", 1)), b.event("u1", add("p4", 1)))
+	if want := [][]string{{"u3"}}; !reflect.DeepEqual(loads, want) {
+		t.Errorf("second flush loaded %v, want only the cart it had not written: %v", loads, want)
+	}
+	if want := [][]writeSummary{{{"u1", 1, 4, true}, {"u2", 0, 1, true}, {"u3", -1, 0, false}}}; !reflect.DeepEqual(writes, want) {
+		t.Errorf("second flush wrote %+v, want %+v", writes, want)
+	}
+	for _, u := range []string{"u1", "u2", "u3"} {
+		assertDoc(t, store, fold(t, evs, u))
+	}
+	noViolations(t, store)
+}
+
+// TestFlushRereadsWhatAnotherWriterMoved: a cart the cache knows at
+// version 1 was moved to 2 by someone else; the cached write conflicts,
+// the cart is read and only the event the other writer had not applied is
+// applied on top of its document, once.
+func TestFlushRereadsWhatAnotherWriterMoved(t *testing.T) {
+	t.Parallel()
+	b := newBuilder(t)
+	store := newFakeStore()
+	p, flush := newFlusher(t, store, 0)
+	evs := []eventlog.Event{
+		b.event("u1", add("p1", 1)), b.event("u1", add("p1", 1)),
+		b.event("u1", add("p1", 1)), b.event("u1", add("p2", 5)),
+	}
+	flush(evs[:2]...)
+	// Another writer applies the third event (e.g. a replica that has not
+	// noticed it lost the lease).
+	store.mu.Lock()
+	store.docs["u1"] = fold(t, evs[:3], "u1")
+	store.mu.Unlock()
+	store.takeCalls()
+
+	flush(evs[2:]...)
+	loads, writes := store.takeCalls()
+	if want := [][]string{{"u1"}}; !reflect.DeepEqual(loads, want) {
+		t.Errorf("loads after the conflict = %v, want %v", loads, want)
+	}
+	want := [][]writeSummary{{{"u1", 1, 3, true}}, {{"u1", 2, 3, false}}}
+	if got := summarize(writes); !reflect.DeepEqual(got, want) {
+		t.Errorf("writes = %+v, want the cached one, then one on the document read: %+v", got, want)
+	}
+	assertDoc(t, store, fold(t, evs, "u1")) // p1 at 3, not 4: no event applied twice
+	if pr := p.Progress(); pr.EventsApplied != 3 || pr.EventsSkipped != 1 {
+		t.Errorf("applied %d, skipped %d; want 3 and 1", pr.EventsApplied, pr.EventsSkipped)
+	}
+	// The document read is what the cache knows now.
+	flush(b.event("u1", add("p3", 1)))
+	if loads, _ := store.takeCalls(); len(loads) != 0 {
+		t.Errorf("after re-reading, the next flush loaded %v again", loads)
+	}
+	noViolations(t, store)
+}
+
+// TestFlushReadsWhatTheCacheCannotDecide: a cached cart whose next event
+// here is not the next revision (a gap, or a redelivery) is read, so that
+// the store's document decides.
+func TestFlushReadsWhatTheCacheCannotDecide(t *testing.T) {
+	t.Parallel()
+	b := newBuilder(t)
+	store := newFakeStore()
+	_, flush := newFlusher(t, store, 0)
+	flush(b.event("u1", add("p1", 1)))
+	store.takeCalls()
+	b.rev["u1"] = 1 // revision 1 is missing: the next event is 2
+	flush(b.event("u1", add("p1", 1)))
+	if loads, _ := store.takeCalls(); !reflect.DeepEqual(loads, [][]string{{"u1"}}) {
+		t.Errorf("a gap after a cached version was decided without reading: loads %v", loads)
+	}
+	if d, _ := store.doc("u1"); !d.Stale || d.Version != 0 {
+		t.Errorf("document = version %d stale %v, want version 0, stale", d.Version, d.Stale)
+	}
+}
+
+// TestCacheIsBounded: with room for two carts, a flush of three keeps the
+// two most recent; the third is read again next time.
+func TestCacheIsBounded(t *testing.T) {
+	t.Parallel()
+	b := newBuilder(t)
+	store := newFakeStore()
+	p, flush := newFlusher(t, store, 2)
+	flush(b.event("u1", add("p1", 1)), b.event("u2", add("p1", 1)), b.event("u3", add("p1", 1)))
+	if n := p.cache.len(); n != 2 {
+		t.Errorf("cache holds %d carts, want its bound 2", n)
+	}
+	store.takeCalls()
+	flush(b.event("u1", add("p1", 1)), b.event("u3", add("p1", 1)))
+	if loads, _ := store.takeCalls(); !reflect.DeepEqual(loads, [][]string{{"u1"}}) {
+		t.Errorf("loads = %v, want only the evicted u1", loads)
+	}
+	if n := p.cache.len(); n != 2 {
+		t.Errorf("cache holds %d carts, want its bound 2", n)
+	}
+}
+
+// TestCacheOff: a negative CacheSize reads every cart every flush.
+func TestCacheOff(t *testing.T) {
+	t.Parallel()
+	b := newBuilder(t)
+	store := newFakeStore()
+	_, flush := newFlusher(t, store, -1)
+	flush(b.event("u1", add("p1", 1)))
+	flush(b.event("u1", add("p1", 1)))
+	loads, writes := store.takeCalls()
+	if !reflect.DeepEqual(loads, [][]string{{"u1"}, {"u1"}}) {
+		t.Errorf("loads = %v, want u1 read by each flush", loads)
+	}
+	if len(writes) != 2 || writes[1][0].Known {
+		t.Errorf("writes = %+v, want two, none Known", summarize(writes))
+	}
+}
+
+// TestExclusiveForgetsTheCache: an operator's rewrite of a document under
+// Exclusive is what the next event applies to, not the projector's
+// memory of the document before it.
+func TestExclusiveForgetsTheCache(t *testing.T) {
+	t.Parallel()
+	b := newBuilder(t)
+	store := newFakeStore()
+	p, flush := newFlusher(t, store, 0)
+	flush(b.event("u1", add("p1", 1)))
+	operator := CartDoc{UserID: "u1", Version: 0, Cart: cart.Cart{Items: []cart.Item{{ProductID: "fixed", Quantity: 7}}}}
+	err := p.Exclusive(context.Background(), func(context.Context) error {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		store.docs["u1"] = operator
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ev := b.event("u1", add("p2", 1))
+	flush(ev)
+	want := operator
+	want.Cart = want.Cart.Apply(add("p2", 1))
+	want.Version, want.UpdatedAt = 1, ev.Created
+	assertDoc(t, store, want)
+}
+
+// TestRunForgetsTheCache: what the cache held before a (re)subscription
+// is not trusted, since the documents may have moved meanwhile.
+func TestRunForgetsTheCache(t *testing.T) {
+	t.Parallel()
+	b := newBuilder(t)
+	first := b.event("u1", add("p1", 1))
+	second := b.event("u1", add("p2", 1))
+	store := newFakeStore()
+	store.docs["u1"] = fold(t, []eventlog.Event{first}, "u1")
+	store.checkpoints[DefaultName] = first.Position
+	log := newFakeLog()
+	log.addEvents(first, second)
+	p, err := New(Config{Source: log, Store: store, MinBackoff: 1, MaxBackoff: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A memory of u1 at version 0 that does not match the store, as if
+	// learned before someone else rewrote the document.
+	p.cache.put(CartDoc{UserID: "u1", Version: 0, Cart: cart.Cart{Items: []cart.Item{{ProductID: "old", Quantity: 1}}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	waitFor(t, p, "catch-up", storedThrough(second.Position))
+	assertDoc(t, store, fold(t, []eventlog.Event{first, second}, "u1"))
+}
