@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -15,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/acme/cart/internal/cart"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
 
@@ -243,4 +245,78 @@ func TestMetricsCountTheWorkload(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestMetricsShowTheLag pauses query-svc's projector (its decoder blocks)
+// and scrapes the lag: 0 once caught up, above 0 in events and seconds
+// while an event waits, 0 again once the projector goes on.
+func TestMetricsShowTheLag(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end-to-end")
+	}
+	t.Parallel()
+	e := newEnv(t)
+	g := newGate()
+	e.stopQuery()
+	e.decode = g.decode
+	e.restartQuery()
+	t.Cleanup(g.release) // before query-svc stops (cleanups run last first)
+
+	v := e.add("lagging", "sku-1", 1, eur(3, 0))
+	e.cartAt("lagging", v)
+	caughtUp := []want{
+		w("cart_projection_lag_events", nil, eq, 0),
+		w("cart_projection_lag_seconds", nil, eq, 0),
+		w("cart_projection_active", nil, eq, 1),
+	}
+	eventuallyMetrics(t, e.queryMetricsAddr, caughtUp)
+
+	g.close()
+	v = e.add("lagging", "sku-2", 1, eur(4, 0))
+	behind := func(v float64) bool { return v > 0 }
+	eventuallyMetrics(t, e.queryMetricsAddr, []want{
+		w("cart_projection_lag_events", nil, atLeast, 1),
+		{name: "cart_projection_lag_seconds", holds: behind, says: "> 0"},
+	})
+
+	g.release()
+	e.cartAt("lagging", v)
+	eventuallyMetrics(t, e.queryMetricsAddr, caughtUp)
+}
+
+// gate blocks the projector's decoder while closed, to hold the projector
+// still with events waiting.
+type gate struct {
+	mu     sync.Mutex
+	closed bool
+	open   chan struct{}
+}
+
+func newGate() *gate { return &gate{open: make(chan struct{})} }
+
+func (g *gate) close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.closed {
+		g.closed, g.open = true, make(chan struct{})
+	}
+}
+
+func (g *gate) release() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		g.closed = false
+		close(g.open)
+	}
+}
+
+func (g *gate) decode(eventType string, data []byte) (cart.Event, error) {
+	g.mu.Lock()
+	closed, open := g.closed, g.open
+	g.mu.Unlock()
+	if closed {
+		<-open
+	}
+	return cart.Unmarshal(eventType, data)
 }
