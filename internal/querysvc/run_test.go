@@ -33,6 +33,7 @@ import (
 type service struct {
 	es     *eventstore.Store
 	mongo  *netfault.Proxy
+	esdb   *netfault.Proxy // nil unless serviceOptions.esdbProxy
 	fdbURI string
 	conn   *grpc.ClientConn
 	query  cartv1.CartQueryServiceClient
@@ -42,6 +43,21 @@ type service struct {
 
 func startService(t testing.TB) *service {
 	t.Helper()
+	return startServiceWith(t, serviceOptions{})
+}
+
+// serviceOptions vary startService for one test.
+type serviceOptions struct {
+	// seed, if set, writes to the event store before query-svc starts.
+	seed func(es *eventstore.Store)
+	// configure, if set, changes query-svc's configuration.
+	configure func(cfg *querysvc.Config)
+	// esdbProxy puts EventStoreDB behind a proxy too (service.esdb).
+	esdbProxy bool
+}
+
+func startServiceWith(t testing.TB, o serviceOptions) *service {
+	t.Helper()
 	esdb := standin.Start(t)
 	fdb := embeddedmongo.StartForTest(t)
 	px := netfault.Start(t, strings.TrimSuffix(strings.TrimPrefix(fdb.URI(), "mongodb://"), "/"))
@@ -50,6 +66,15 @@ func startService(t testing.TB) *service {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { es.Close() })
+	if o.seed != nil {
+		o.seed(es)
+	}
+	esdbURL := esdb.ConnectionString()
+	var esdbPx *netfault.Proxy
+	if o.esdbProxy {
+		esdbPx = netfault.Start(t, esdb.Addr())
+		esdbURL = "esdb://" + esdbPx.Addr() + "?tls=false"
+	}
 
 	lis, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -57,10 +82,13 @@ func startService(t testing.TB) *service {
 	}
 	cfg := querysvc.Config{
 		ServerConfig: rpc.ServerConfig{Listener: lis, HealthInterval: 50 * time.Millisecond, Security: rpc.SecurityConfig{InsecureNoAuth: true}},
-		ESDBURL:      esdb.ConnectionString(),
+		ESDBURL:      esdbURL,
 		MongoURI:     "mongodb://" + px.Addr() + "/?serverSelectionTimeoutMS=300",
 		MongoDB:      "cart",
 		MongoCompat:  "ferretdb",
+	}
+	if o.configure != nil {
+		o.configure(&cfg)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -79,7 +107,7 @@ func startService(t testing.TB) *service {
 	}
 	t.Cleanup(func() { conn.Close() })
 	return &service{
-		es: es, mongo: px, fdbURI: fdb.URI(), conn: conn,
+		es: es, mongo: px, esdb: esdbPx, fdbURI: fdb.URI(), conn: conn,
 		query:  cartv1.NewCartQueryServiceClient(conn),
 		health: healthpb.NewHealthClient(conn),
 		stop:   stop,
@@ -95,16 +123,22 @@ func ctxT(t testing.TB) context.Context {
 // waitHealth follows the health service until it reports want.
 func (s *service) waitHealth(t *testing.T, want healthpb.HealthCheckResponse_ServingStatus) {
 	t.Helper()
+	s.waitHealthOf(t, cartv1.CartQueryService_ServiceDesc.ServiceName, want)
+}
+
+// waitHealthOf follows one health name until it reports want.
+func (s *service) waitHealthOf(t *testing.T, name string, want healthpb.HealthCheckResponse_ServingStatus) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel() // an open Watch would hold up the graceful stop
-	stream, err := s.health.Watch(ctx, &healthpb.HealthCheckRequest{Service: cartv1.CartQueryService_ServiceDesc.ServiceName})
+	stream, err := s.health.Watch(ctx, &healthpb.HealthCheckRequest{Service: name})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for {
 		resp, err := stream.Recv()
 		if err != nil {
-			t.Fatalf("health: waiting for %v: %v", want, err)
+			t.Fatalf("health of %q: waiting for %v: %v", name, want, err)
 		}
 		if resp.GetStatus() == want {
 			return
