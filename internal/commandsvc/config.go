@@ -8,6 +8,7 @@ package commandsvc
 import (
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"time"
 
@@ -50,6 +51,10 @@ type Config struct {
 	Catalog command.Catalog
 	// RateLimit bounds the commands per principal (PerSecond 0: off).
 	RateLimit guard.RateLimit
+	// TracerProvider, if set, receives the service's spans (a test's
+	// in-memory recorder); nil: the OTEL_* environment decides
+	// (internal/tracing), off when it says nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // DefaultPriceTimeout bounds a price lookup when nothing is set, so that a

@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
+
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/acme/cart/internal/api/commandapi"
 	"github.com/acme/cart/internal/api/guard"
@@ -14,11 +17,15 @@ import (
 	"github.com/acme/cart/internal/eventstore"
 	"github.com/acme/cart/internal/metrics"
 	"github.com/acme/cart/internal/tlsconfig"
+	"github.com/acme/cart/internal/tracing"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 )
+
+// tracingShutdownTimeout bounds flushing the last spans at exit.
+const tracingShutdownTimeout = 5 * time.Second
 
 // Run serves the command API until ctx ends, then shuts down gracefully:
 // health NOT_SERVING, calls still answered for Drain, calls in flight
@@ -36,8 +43,20 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("command-svc starting", "config", cfg)
 	m := metrics.New()
+	tp, err := tracing.Open(ctx, "command-svc", cfg.TracerProvider)
+	if err != nil {
+		return fmt.Errorf("command-svc: %w", err)
+	}
+	log.Info("tracing", "exporter", tp.Exporter)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), tracingShutdownTimeout)
+		defer cancel()
+		if err := tp.Shutdown(sctx); err != nil {
+			log.Warn("flushing the last spans", "err", err)
+		}
+	}()
 
-	store, err := eventstore.Open(ctx, cfg.ESDBURL, log.With("component", "eventstore"))
+	store, err := eventstore.Open(ctx, cfg.ESDBURL, log.With("component", "eventstore"), eventstore.WithTracerProvider(tp))
 	if err != nil {
 		return fmt.Errorf("command-svc: %w", err)
 	}
@@ -47,16 +66,17 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		}
 	}()
 	store.ObserveCalls(m.StoreCalls(metrics.StoreEventStore))
-	prices, closePrices, err := openCatalog(cfg, log.With("component", "catalog"))
+	prices, closePrices, err := openCatalog(cfg, tp, log.With("component", "catalog"))
 	if err != nil {
 		return fmt.Errorf("command-svc: %w", err)
 	}
 	defer closePrices()
 	handler := command.NewHandler(store, command.Options{
-		SnapshotEvery: cfg.SnapshotEvery,
-		Catalog:       prices,
-		Log:           log.With("component", "command"),
-		Observer:      m.Commands(),
+		SnapshotEvery:  cfg.SnapshotEvery,
+		Catalog:        prices,
+		Log:            log.With("component", "command"),
+		Observer:       m.Commands(),
+		TracerProvider: tp,
 	})
 	sec, err := cfg.Security.Build(ctx, log.With("component", "auth"))
 	if err != nil {
@@ -74,7 +94,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("command-svc: %w", err)
 	}
 	sec.ObserveUnary, sec.ObserveStream = []grpc.UnaryServerInterceptor{m.UnaryInterceptor()}, []grpc.StreamServerInterceptor{m.StreamInterceptor()}
-	srv, hs := rpc.NewServer(log.With("component", "grpc"), sec, cfg.ServerOptions()...)
+	srv, hs := rpc.NewServer(log.With("component", "grpc"), sec, append(cfg.ServerOptions(), tracing.ServerOptions(tp)...)...)
 	cartv1.RegisterCartCommandServiceServer(srv, commandapi.New(handler, log))
 	m.InitializeServer(srv)
 	// Every command needs EventStoreDB, and nothing else is pinged: the
@@ -106,7 +126,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 }
 
 // openCatalog opens where prices come from, and how to let it go at exit.
-func openCatalog(cfg Config, log *slog.Logger) (command.Catalog, func(), error) {
+func openCatalog(cfg Config, tp trace.TracerProvider, log *slog.Logger) (command.Catalog, func(), error) {
 	switch {
 	case cfg.Catalog != nil:
 		return cfg.Catalog, func() {}, nil
@@ -125,7 +145,7 @@ func openCatalog(cfg Config, log *slog.Logger) (command.Catalog, func(), error) 
 			}
 			creds = credentials.NewTLS(tc)
 		}
-		conn, err := grpc.NewClient(cfg.PriceService, grpc.WithTransportCredentials(creds))
+		conn, err := grpc.NewClient(cfg.PriceService, append(tracing.DialOptions(tp), grpc.WithTransportCredentials(creds))...)
 		if err != nil {
 			return nil, nil, fmt.Errorf("price service: %w", err)
 		}

@@ -8,6 +8,7 @@ package querysvc
 import (
 	"errors"
 	"fmt"
+	"go.opentelemetry.io/otel/trace"
 	"log/slog"
 	"net"
 	"strings"
@@ -92,6 +93,10 @@ type Config struct {
 	// so that an embedder (tests, metrics) can watch the replica's role
 	// (readside.Live.Active).
 	LiveStarted func(*readside.Live)
+	// TracerProvider, if set, receives the service's spans (a test's
+	// in-memory recorder); nil: the OTEL_* environment decides
+	// (internal/tracing), off when it says nothing.
+	TracerProvider trace.TracerProvider
 }
 
 // WithDefaults fills every empty field with its default, so that a caller

@@ -18,6 +18,7 @@ import (
 	"github.com/acme/cart/internal/query"
 	"github.com/acme/cart/internal/readmodel"
 	"github.com/acme/cart/internal/readside"
+	"github.com/acme/cart/internal/tracing"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 	"google.golang.org/grpc"
 )
@@ -54,8 +55,22 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	}
 	log.Info("query-svc starting", "config", cfg)
 	m := metrics.New()
+	// Opened first so that it closes last: the projector's final flush
+	// is traced too.
+	tp, err := tracing.Open(ctx, "query-svc", cfg.TracerProvider)
+	if err != nil {
+		return fmt.Errorf("query-svc: %w", err)
+	}
+	log.Info("tracing", "exporter", tp.Exporter)
+	defer func() {
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), closeTimeout)
+		defer cancel()
+		if err := tp.Shutdown(sctx); err != nil {
+			log.Warn("flushing the last spans", "err", err)
+		}
+	}()
 
-	es, err := eventstore.Open(ctx, cfg.ESDBURL, log.With("component", "eventstore"))
+	es, err := eventstore.Open(ctx, cfg.ESDBURL, log.With("component", "eventstore"), eventstore.WithTracerProvider(tp))
 	if err != nil {
 		return fmt.Errorf("query-svc: %w", err)
 	}
@@ -70,6 +85,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		rmOpts = *cfg.ReadModel
 	}
 	rmOpts.Observe = m.StoreCalls(metrics.StoreMongoDB)
+	rmOpts.TracerProvider = tp
 	mongo, err := readmodel.ConnectWith(ctx, cfg.MongoURI, rmOpts)
 	if err != nil {
 		return fmt.Errorf("query-svc: %w", err)
@@ -95,12 +111,13 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Catalog: catalog,
 		Open:    func(carts string) readside.CartStore { return catalog.Store(carts) },
 		Projection: projection.Config{
-			Source:   es,
-			Decode:   cfg.Decode,
-			Parker:   parking,
-			Notifier: notifier,
-			Observer: m.Projection(),
-			Log:      log.With("component", "projection"),
+			Source:         es,
+			Decode:         cfg.Decode,
+			Parker:         parking,
+			Notifier:       notifier,
+			Observer:       m.Projection(),
+			TracerProvider: tp,
+			Log:            log.With("component", "projection"),
 		},
 		FollowInterval: cfg.FollowInterval,
 		Log:            log.With("component", "readmodel"),
@@ -129,7 +146,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("query-svc: %w", err)
 	}
 	sec.ObserveUnary, sec.ObserveStream = []grpc.UnaryServerInterceptor{m.UnaryInterceptor()}, []grpc.StreamServerInterceptor{m.StreamInterceptor()}
-	srv, hs := rpc.NewServer(log.With("component", "grpc"), sec, cfg.ServerOptions()...)
+	srv, hs := rpc.NewServer(log.With("component", "grpc"), sec, append(cfg.ServerOptions(), tracing.ServerOptions(tp)...)...)
 	cartv1.RegisterCartQueryServiceServer(srv, queryapi.New(queries, log))
 	m.InitializeServer(srv)
 	endpoints := []rpc.Endpoint{{Name: "query", Server: srv, Health: hs, Listener: lis}}
@@ -148,7 +165,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 				return fmt.Errorf("query-svc: admin listen: %w", err)
 			}
 		}
-		adminSrv, adminHS := rpc.NewServer(log.With("component", "admin-grpc"), sec)
+		adminSrv, adminHS := rpc.NewServer(log.With("component", "admin-grpc"), sec, tracing.ServerOptions(tp)...)
 		cartv1.RegisterCartAdminServiceServer(adminSrv, adminapi.New(ops, log.With("component", "admin")))
 		m.InitializeServer(adminSrv)
 		// The admin server stops first: an operation in flight is abandoned

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -57,7 +58,15 @@ type env struct {
 	prices *catalog.Static
 	// rate is command-svc's rate limit (zero: off).
 	rate guard.RateLimit
+	// tp, when set (withTracing), receives both services' spans.
+	tp trace.TracerProvider
 }
+
+// envOption changes how newEnv starts the product, before anything runs.
+type envOption func(*env)
+
+// withTracing gives both services tp as their tracer provider.
+func withTracing(tp trace.TracerProvider) envOption { return func(e *env) { e.tp = tp } }
 
 // serviceSubject is who the default clients are: a backend service.
 const serviceSubject = "e2e-service"
@@ -113,9 +122,14 @@ func logger(t *testing.T) *slog.Logger {
 	return slog.New(slog.DiscardHandler)
 }
 
-func newEnv(t *testing.T) *env {
+// newEnv starts the product with the options; without them the services
+// trust the dev key, trace nothing and command-svc has no rate limit.
+func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
 	e := &env{t: t, esdb: standin.Start(t), prices: &catalog.Static{}}
+	for _, o := range opts {
+		o(e)
+	}
 	var err error
 	if e.tokens, err = devauth.Ensure(t.TempDir()); err != nil {
 		t.Fatal(err)
@@ -130,7 +144,8 @@ func newEnv(t *testing.T) *env {
 	done := make(chan error, 1)
 	go func() {
 		done <- commandsvc.Run(ctx, commandsvc.Config{ServerConfig: rpc.ServerConfig{Listener: lis, Security: e.security(), MetricsListener: mlis},
-			ESDBURL: e.esdb.ConnectionString(), SnapshotEvery: 20, Catalog: e.prices, RateLimit: e.rate}, logger(t).With("service", "command-svc"))
+			ESDBURL: e.esdb.ConnectionString(), SnapshotEvery: 20, Catalog: e.prices, RateLimit: e.rate,
+			TracerProvider: e.tp}, logger(t).With("service", "command-svc"))
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -184,12 +199,13 @@ func (e *env) runQuery(lis, admin net.Listener) {
 		done <- querysvc.Run(ctx, querysvc.Config{
 			ServerConfig: rpc.ServerConfig{Listener: lis, HealthInterval: 100 * time.Millisecond, Security: e.security(),
 				MetricsListener: mlis, Pprof: true},
-			AdminListener: admin,
-			ESDBURL:       e.esdb.ConnectionString(),
-			MongoURI:      e.mongoURI,
-			MongoDB:       e.mongoDB,
-			MongoCompat:   "ferretdb",
-			Decode:        e.decode,
+			AdminListener:  admin,
+			TracerProvider: e.tp,
+			ESDBURL:        e.esdb.ConnectionString(),
+			MongoURI:       e.mongoURI,
+			MongoDB:        e.mongoDB,
+			MongoCompat:    "ferretdb",
+			Decode:         e.decode,
 		}, logger(e.t).With("service", "query-svc"))
 	}()
 	e.stopQuery = func() {
