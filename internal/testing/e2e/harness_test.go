@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 	"github.com/acme/cart/internal/dev/standin"
 	"github.com/acme/cart/internal/projection"
 	"github.com/acme/cart/internal/querysvc"
+	"github.com/acme/cart/internal/testing/authtest"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
 
@@ -39,8 +41,8 @@ type env struct {
 	query    cartv1.CartQueryServiceClient
 	admin    cartv1.CartAdminServiceClient
 
-	queryAddr, adminAddr string
-	stopQuery            func()
+	cmdAddr, queryAddr, adminAddr string
+	stopQuery                     func()
 	// cmdMetricsAddr and queryMetricsAddr serve /metrics (query-svc's
 	// with pprof, command-svc's without); queryMetricsAddr changes with
 	// every (re)start of query-svc.
@@ -56,14 +58,54 @@ type env struct {
 	// prices is command-svc's catalog; tests set the price a request
 	// shows (show) before sending it.
 	prices *catalog.Static
-	// rate is command-svc's rate limit (zero: off).
+	// rate is command-svc's rate limit (zero: off); withRateLimit sets it.
 	rate guard.RateLimit
 	// tp, when set (withTracing), receives both services' spans.
 	tp trace.TracerProvider
+	// idp, when set (withIdP), replaces the dev key: the services trust
+	// its JWKS file and token signs with its key.
+	idp *idp
 }
 
 // envOption changes how newEnv starts the product, before anything runs.
 type envOption func(*env)
+
+// withRateLimit starts command-svc with a per-principal rate limit.
+func withRateLimit(r guard.RateLimit) envOption { return func(e *env) { e.rate = r } }
+
+// withIdP makes the services trust p instead of the dev key, so that a test
+// can sign tokens with any claims and headers and rotate the key set while
+// the services run.
+func withIdP(p *idp) envOption { return func(e *env) { e.idp = p } }
+
+// The issuer and audience the services require when an idp is set.
+const (
+	idpIssuer   = "https://idp.e2e.test"
+	idpAudience = "cart-e2e"
+)
+
+// idp is an identity provider a test controls: a JWKS file the services
+// read, and the key that signs the tokens token mints.
+type idp struct {
+	jwks *authtest.JWKSFile
+	key  *authtest.Key
+}
+
+// newIdP publishes key and others in a fresh JWKS file; key signs the
+// tokens of token, as, and the default clients.
+func newIdP(t *testing.T, key *authtest.Key, others ...*authtest.Key) *idp {
+	return &idp{jwks: authtest.NewJWKSFile(t, append([]*authtest.Key{key}, others...)...), key: key}
+}
+
+// claims are those of a token the services accept: our issuer and
+// audience, sub, valid for a minute, and scopes in the scope claim.
+func (p *idp) claims(sub string, scopes ...string) authtest.Claims {
+	c := authtest.NewClaims(idpIssuer, idpAudience, sub, time.Now(), time.Minute)
+	if len(scopes) > 0 {
+		c = c.With("scope", strings.Join(scopes, " "))
+	}
+	return c
+}
 
 // withTracing gives both services tp as their tracer provider.
 func withTracing(tp trace.TracerProvider) envOption { return func(e *env) { e.tp = tp } }
@@ -73,6 +115,9 @@ const serviceSubject = "e2e-service"
 
 // security is how the services verify callers in these tests: real JWTs.
 func (e *env) security() rpc.SecurityConfig {
+	if e.idp != nil {
+		return rpc.SecurityConfig{AuthJWKS: e.idp.jwks.Path, AuthIssuer: idpIssuer, AuthAudience: idpAudience, Reflection: true}
+	}
 	vc := e.tokens.VerifierConfig()
 	return rpc.SecurityConfig{AuthJWKS: vc.JWKS, AuthIssuer: vc.Issuer, AuthAudience: vc.Audience, Reflection: true}
 }
@@ -80,6 +125,9 @@ func (e *env) security() rpc.SecurityConfig {
 // token mints a bearer token for sub with scopes, valid for a minute.
 func (e *env) token(sub string, scopes ...string) string {
 	e.t.Helper()
+	if e.idp != nil {
+		return e.idp.key.Sign(e.t, e.idp.claims(sub, scopes...))
+	}
 	tok, err := e.tokens.Mint(sub, scopes, time.Minute)
 	if err != nil {
 		e.t.Fatal(err)
@@ -130,9 +178,11 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	for _, o := range opts {
 		o(e)
 	}
-	var err error
-	if e.tokens, err = devauth.Ensure(t.TempDir()); err != nil {
-		t.Fatal(err)
+	if e.idp == nil {
+		var err error
+		if e.tokens, err = devauth.Ensure(t.TempDir()); err != nil {
+			t.Fatal(err)
+		}
 	}
 	mongo := embeddedmongo.StartForTest(t)
 	e.mongoURI = mongo.URI()
@@ -153,7 +203,8 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 			t.Errorf("command-svc: %v", err)
 		}
 	})
-	conn := e.dial(lis.Addr().String())
+	e.cmdAddr = lis.Addr().String()
+	conn := e.dial(e.cmdAddr)
 	waitServing(t, conn)
 	e.cmd = cartv1.NewCartCommandServiceClient(conn)
 
