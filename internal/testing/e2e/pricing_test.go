@@ -77,8 +77,12 @@ func TestPricesComeFromTheCatalog(t *testing.T) {
 		t.Fatalf("price changes = %v; want sku-2 from the shown EUR 0.01 to EUR 4.50", changes)
 	}
 	// The app shows the right price: accepted.
-	if v, err = e.cmd.AddItem(dana, &cartv1.AddItemRequest{ProductId: "sku-2", Quantity: 1, UnitPrice: eur(4, 500000000)}); err != nil {
+	v, err = e.cmd.AddItem(dana, &cartv1.AddItemRequest{ProductId: "sku-2", Quantity: 1, UnitPrice: eur(4, 500000000)})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if c := e.cartAt("dana", v.GetVersion()); quantities(c)["sku-2"] != 1 || !proto.Equal(c.GetItems()[1].GetUnitPrice(), eur(4, 500000000)) {
+		t.Fatalf("cart after the accepted price = %v", c)
 	}
 
 	// An unknown product.
