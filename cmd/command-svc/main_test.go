@@ -39,6 +39,7 @@ func complete(c commandsvc.Config) commandsvc.Config {
 	c.CatalogFile = "/etc/cart/catalog.json"
 	c.PriceTimeout = commandsvc.DefaultPriceTimeout
 	c.RateLimit = guard.RateLimit{PerSecond: commandsvc.DefaultRatePerSecond, Burst: commandsvc.DefaultRateBurst}
+	c.Drain, c.MaxConnectionAge, c.MaxConnectionAgeGrace = rpc.DefaultDrain, rpc.DefaultMaxConnectionAge, rpc.DefaultMaxConnectionAgeGrace
 	return c
 }
 
