@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +46,57 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err != nil {
 		return err
 	}
+	rep := Report{
+		Machine: machine(),
+		Settings: Settings{
+			Duration: cfg.Duration.String(), Concurrency: cfg.Concurrency, History: cfg.History,
+			MaxOps: cfg.MaxOps, VisibilityOps: cfg.VisibilityOps,
+			Phases:  slices.DeleteFunc(slices.Clone(phaseNames), func(p string) bool { return !cfg.Phases[p] }),
+			Callers: cfg.Callers, Scale: cfg.Scale, ReplayEvents: cfg.ReplayEvents,
+		},
+	}
+	runID := "cb-" + uuid.NewString()[:8]
+	var runErr error
+	if cfg.Phases["api"] {
+		runErr = runAPI(ctx, cfg, stderr, runID, &rep)
+	}
+	if runErr == nil && cfg.Phases["ratios"] {
+		fmt.Fprintln(stderr, "cartbench: ratios: command-svc alone beside the no-op gRPC floor…")
+		rows, ts, err := runRatios(ctx, cfg, stderr, runID)
+		rep.Scenarios = append(rep.Scenarios, rows...)
+		rep.Targets = append(rep.Targets, ts...)
+		runErr = err
+	}
+	if runErr == nil && cfg.Phases["readside"] {
+		runErr = runReadSide(ctx, cfg, stderr, &rep)
+	}
+	rep.Machine.LoadAvgEnd = loadAvg()
+	if cfg.JSON {
+		err = writeJSON(stdout, rep)
+	} else {
+		err = writeTable(stdout, rep)
+	}
+	if runErr != nil {
+		return errors.Join(runErr, err)
+	}
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, s := range rep.Scenarios {
+		if s.UnexpectedErrors > 0 {
+			bad = append(bad, fmt.Sprintf("%s: %d", s.Name, s.UnexpectedErrors))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("unexpected errors: %v", bad)
+	}
+	return nil
+}
+
+// runAPI runs the scenarios through the whole stack's gRPC API, and the
+// min_version target beside the floor its probe measures meanwhile.
+func runAPI(ctx context.Context, cfg config, stderr io.Writer, runID string, rep *Report) (err error) {
 	if !cfg.external() {
 		fmt.Fprintln(stderr, "cartbench: starting the stack in-process…")
 	}
@@ -53,6 +105,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return err
 	}
 	defer func() { err = errors.Join(err, t.close()) }()
+	rep.Stack = t.info
 
 	cmdConn, err := grpc.NewClient(t.commandAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearer(t.token)))
 	if err != nil {
@@ -79,41 +132,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		qry:      cartv1.NewCartQueryServiceClient(qryConn),
 		logs:     t.logs,
 		progress: stderr,
-		runID:    "cb-" + uuid.NewString()[:8],
+		runID:    runID,
 		known:    map[string]int64{},
+		target:   t,
 	}
-	rep := Report{
-		Machine: machine(),
-		Stack:   t.info,
-		Settings: Settings{
-			Duration: cfg.Duration.String(), Concurrency: cfg.Concurrency, History: cfg.History,
-			MaxOps: cfg.MaxOps, VisibilityOps: cfg.VisibilityOps,
-		},
-	}
-	runErr := b.runAll(ctx, &rep)
-	rep.Machine.LoadAvgEnd = loadAvg()
-	rep.Notes = b.notes(rep)
-	if cfg.JSON {
-		err = writeJSON(stdout, rep)
-	} else {
-		err = writeTable(stdout, rep)
-	}
-	if runErr != nil {
-		return errors.Join(runErr, err)
-	}
-	if err != nil {
-		return err
-	}
-	var bad []string
-	for _, s := range rep.Scenarios {
-		if s.UnexpectedErrors > 0 {
-			bad = append(bad, fmt.Sprintf("%s: %d", s.Name, s.UnexpectedErrors))
-		}
-	}
-	if len(bad) > 0 {
-		return fmt.Errorf("unexpected errors: %v", bad)
-	}
-	return nil
+	runErr := b.runAll(ctx, rep)
+	rep.Notes = b.notes(*rep)
+	rep.Targets = append(rep.Targets, b.minVersionTarget(*rep))
+	return runErr
 }
 
 // checkServing fails fast when a running stack does not answer, rather
@@ -163,13 +189,49 @@ func (b *bench) runAll(ctx context.Context, rep *Report) error {
 		func() scenario { return b.visibility(true) },
 	}
 	for _, step := range steps {
-		rows, err := b.run(ctx, step())
+		sc := step()
+		var probe *floorProbe
+		if sc.name == rowMinVer && b.target != nil && b.target.esdbURL != "" {
+			var err error
+			if probe, err = startFloorProbe(ctx, b.target.esdbURL, b.target.mongoURI, b.target.mongoDB, b.runID); err != nil {
+				b.probeErr = err
+			}
+		}
+		rows, err := b.run(ctx, sc)
+		if probe != nil {
+			f, perr := probe.stop()
+			if perr != nil {
+				b.probeErr = perr
+			} else {
+				rep.VisibilityFloor = &f
+			}
+		}
 		rep.Scenarios = append(rep.Scenarios, rows...)
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// minVersionTarget compares GetCart(min_version)'s p99 after a command's
+// reply, under the many-users load of its scenario, with what the probe
+// measured meanwhile: one subscription delivery plus one document write.
+func (b *bench) minVersionTarget(rep Report) Target {
+	mv, ok := find(rep, rowMinVer)
+	switch {
+	case !ok:
+		return unmeasured(targetMinVer, "the visibility-min-version scenario did not run")
+	case rep.VisibilityFloor == nil && b.probeErr != nil:
+		return unmeasured(targetMinVer, b.probeErr.Error())
+	case rep.VisibilityFloor == nil:
+		return unmeasured(targetMinVer, "no probe: the stores of a running stack are unknown")
+	}
+	f := rep.VisibilityFloor
+	t := newTarget(targetMinVer, "ms", fmt.Sprintf("GetCart(min_version) p99 after AddItem's reply, %d callers", mv.Workers), mv.P99Ms,
+		fmt.Sprintf("p99 subscription delivery %s + p99 document write %s", fmtMs(f.DeliveryP99), fmtMs(f.WriteP99)), f.DeliveryP99+f.WriteP99, "<=", 2)
+	t.Note = fmt.Sprintf("%d probe samples", f.Samples)
+	return t
 }
 
 func find(rep Report, name string) (Scenario, bool) {
