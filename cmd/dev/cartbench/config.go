@@ -83,11 +83,16 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `cartbench measures the cart product through its gRPC API: AddItem on many
 users, on one hot user and on a user with a long history, GetCart, and how
-long a command takes to become visible in GetCart.
+long a command takes to become visible in GetCart (phase api); command-svc
+beside the no-op gRPC floor of the same server (phase ratios); the
+projector's replay rate and write cost by read model size and a rebuild's
+rate and memory (phase readside). Each target is printed beside its floor,
+with the ratio and PASS or MISS.
 
 By default it starts the whole stack in this process on free loopback ports
 with a temporary data directory; --command-addr and --query-addr target a
-running one instead (e.g. make run). Only loopback addresses are accepted.
+running one instead (e.g. make run; --phases api only). Only loopback
+addresses are accepted.
 
 Usage: cartbench [flags]
 

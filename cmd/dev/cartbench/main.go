@@ -1,21 +1,33 @@
 // Command cartbench measures the cart product through its gRPC API, on
-// loopback only:
+// loopback only, in three phases (--phases):
 //
-//   - AddItem throughput and latency on many users and on one hot user;
-//   - AddItem on a cart with a long history (10,000 events by default,
-//     seeded first through the API), against a fresh cart;
-//   - GetCart latency;
-//   - the time from a command's reply until GetCart shows it, by polling
-//     and by GetCart's min_version.
+//   - api: the whole stack (internal/dev/stack): AddItem throughput and
+//     latency on many users and on one hot user; AddItem on a cart with a long
+//     history (10,000 events by default, seeded first through the API),
+//     against a fresh cart; GetCart latency; the time from a command's reply
+//     until GetCart shows it, by polling and by GetCart's min_version, beside
+//     a probe of what that cannot beat (one subscription delivery plus one
+//     document write, measured meanwhile);
+//   - ratios: command-svc alone on the EventStoreDB stand-in (in memory, then
+//     durable), each figure right after the no-op floor of the same server (a
+//     gRPC health Check, same callers, same client): fresh carts with
+//     --callers callers, one caller's p50, one hot cart;
+//   - readside: a query-svc subprocess replaying a log of one-event carts into
+//     the embedded FerretDB, timed at each --scale size beside the MongoDB
+//     driver's own write rate on the same server, and the rebuild of a log of
+//     --replay-events events with query-svc's peak RSS.
 //
-// By default it starts the whole stack in-process (internal/dev/stack) on free
-// ports with a temporary data directory; --command-addr and --query-addr
-// target a running one instead (make run). It prints a table, or JSON with
-// --json, and exits 1 when an operation failed unexpectedly.
+// Every figure that issue 10 sets a target for is printed beside its floor
+// with the ratio, the target and PASS or MISS, all computed from this run.
+// By default it starts everything in-process on free ports with temporary
+// data directories; --command-addr and --query-addr target a running stack
+// instead (make run; api phase only). It prints a table, or JSON with --json,
+// and exits 1 when an operation failed unexpectedly.
 //
 //	go run ./cmd/dev/cartbench
 //	go run ./cmd/dev/cartbench --duration 10s --concurrency 16 --json
-//	go run ./cmd/dev/cartbench --command-addr 127.0.0.1:50051 --query-addr 127.0.0.1:50052
+//	go run ./cmd/dev/cartbench --phases readside --scale 1000,10000 --replay-events 100000
+//	go run ./cmd/dev/cartbench --phases api --command-addr 127.0.0.1:50051 --query-addr 127.0.0.1:50052
 package main
 
 import (

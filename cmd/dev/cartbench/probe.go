@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,7 +72,8 @@ func startFloorProbe(ctx context.Context, esdbURL, mongoURI, db, runID string) (
 	}
 	coll := client.Database(db).Collection(probeCollection)
 	p := &floorProbe{cancel: cancel, done: make(chan struct{})}
-	arrived := make(chan string, 64)
+	prefix := runID + "-probe-"
+	arrived := make(chan string, 1)
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -81,10 +83,13 @@ func startFloorProbe(ctx context.Context, esdbURL, mongoURI, db, runID string) (
 			if err != nil {
 				return
 			}
-			if m.Event != nil {
+			// Only the probe's own events, one in flight at a time: the
+			// benchmark's commands would fill the channel.
+			if m.Event != nil && strings.HasPrefix(m.Event.UserID, prefix) {
 				select {
 				case arrived <- m.Event.UserID:
-				default:
+				case <-pctx.Done():
+					return
 				}
 			}
 		}
@@ -106,7 +111,7 @@ func startFloorProbe(ctx context.Context, esdbURL, mongoURI, db, runID string) (
 				return
 			case <-tick.C:
 			}
-			user := fmt.Sprintf("%s-probe-%d", runID, i)
+			user := fmt.Sprintf("%s%d", prefix, i)
 			meta := cart.Metadata{CommandID: user, CommandType: "AddItem", Principal: principal, Time: time.Now()}
 			ev := cart.ItemAdded{ProductID: product(0), Quantity: 1, UnitPrice: cart.Money{CurrencyCode: "EUR", Units: 1}}
 			if _, err := es.AppendEvents(pctx, user, -1, meta, []cart.Event{ev}); err != nil {
