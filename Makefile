@@ -31,11 +31,14 @@ test:
 test-short:
 	go test -short -count=1 ./...
 
-## bench: benchmarks of the stand-in and of the whole stack through gRPC
+# CARTBENCH_FLAGS adds to cartbench's flags, e.g. CARTBENCH_FLAGS=--json for trends.
+CARTBENCH_FLAGS ?=
+
+## bench: benchmarks of the stand-in and of the whole stack through gRPC, each target beside its floor (not in CI; ~10-20 min)
 bench:
 	go test -run '^$$' -bench . -benchtime 3s ./internal/dev/standin/
 	go test -run '^$$' -bench . -benchtime 200x ./internal/command/
-	go run ./cmd/dev/cartbench
+	go run ./cmd/dev/cartbench --phases api,ratios,readside --callers 16 --scale 1000,10000,100000 --replay-events 1000000 $(CARTBENCH_FLAGS)
 
 ## lint: go.mod tidy, vet, gofmt, staticcheck, buf lint, buf breaking against main, generated code up to date
 lint: lint-tools generate-check lint-deploy

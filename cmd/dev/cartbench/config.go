@@ -8,7 +8,9 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -29,6 +31,19 @@ type config struct {
 	VisibilityOps int
 	WaitTimeout   time.Duration
 	JSON          bool
+
+	// Phases selects what runs: "api" (the scenarios through the whole
+	// stack), "ratios" (command-svc against the no-op floor), "readside"
+	// (the projector's scaling table and the rebuild replay).
+	Phases map[string]bool
+	// Callers is how many concurrent callers the ratio figures use.
+	Callers int
+	// Scale lists the read model sizes, in carts, of the scaling table.
+	Scale []int
+	// ReplayEvents is the size of the log the rebuild replays.
+	ReplayEvents int
+	// QuerySvcBin is a query-svc binary for the replay; empty builds one.
+	QuerySvcBin string
 
 	// In-process stack only.
 	ESDBInMemory  bool
@@ -68,11 +83,16 @@ func parseConfig(args []string, stderr io.Writer) (config, error) {
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), `cartbench measures the cart product through its gRPC API: AddItem on many
 users, on one hot user and on a user with a long history, GetCart, and how
-long a command takes to become visible in GetCart.
+long a command takes to become visible in GetCart (phase api); command-svc
+beside the no-op gRPC floor of the same server (phase ratios); the
+projector's replay rate and write cost by read model size and a rebuild's
+rate and memory (phase readside). Each target is printed beside its floor,
+with the ratio and PASS or MISS.
 
 By default it starts the whole stack in this process on free loopback ports
 with a temporary data directory; --command-addr and --query-addr target a
-running one instead (e.g. make run). Only loopback addresses are accepted.
+running one instead (e.g. make run; --phases api only). Only loopback
+addresses are accepted.
 
 Usage: cartbench [flags]
 
@@ -102,6 +122,11 @@ Usage: cartbench [flags]
 	fs.BoolVar(&c.ESDBInMemory, "esdb-in-memory", inMem, "in-process stack: keep events in memory instead of an fsynced log on disk (env CARTBENCH_ESDB_IN_MEMORY)")
 	fs.IntVar(&c.SnapshotEvery, "snapshot-every", snap, "in-process stack: command-svc snapshot interval, 0 for its default, -1 for none (env CARTBENCH_SNAPSHOT_EVERY)")
 	fs.StringVar(&c.DataDir, "data-dir", envString("CARTBENCH_DATA_DIR", ""), "in-process stack: where the stores keep data; empty for a temporary directory removed at exit (env CARTBENCH_DATA_DIR)")
+	phases := fs.String("phases", envString("CARTBENCH_PHASES", "api,ratios,readside"), "what to run, comma-separated: api (scenarios through the whole stack), ratios (command-svc beside the no-op gRPC floor), readside (projector scaling and the rebuild replay) (env CARTBENCH_PHASES)")
+	fs.IntVar(&c.Callers, "callers", envParsed("CARTBENCH_CALLERS", 16, strconv.Atoi, &envErrs), "concurrent callers of the ratio figures (env CARTBENCH_CALLERS)")
+	scale := fs.String("scale", envString("CARTBENCH_SCALE", "1000,10000,100000"), "read model sizes in carts of the scaling table, ascending, comma-separated (env CARTBENCH_SCALE)")
+	fs.IntVar(&c.ReplayEvents, "replay-events", envParsed("CARTBENCH_REPLAY_EVENTS", 1000000, strconv.Atoi, &envErrs), "events in the log the rebuild replay catches up on (env CARTBENCH_REPLAY_EVENTS)")
+	fs.StringVar(&c.QuerySvcBin, "query-svc-bin", envString("CARTBENCH_QUERY_SVC_BIN", ""), "query-svc binary the replay runs; empty builds cmd/query-svc with go build (env CARTBENCH_QUERY_SVC_BIN)")
 	level := fs.String("log-level", envString("CARTBENCH_LOG_LEVEL", "error"), "in-process stack: its logs at this level and above go to stderr (env CARTBENCH_LOG_LEVEL)")
 	if err := fs.Parse(args); err != nil {
 		return config{}, err
@@ -112,6 +137,13 @@ Usage: cartbench [flags]
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(*level)); err != nil {
 		problems = append(problems, fmt.Errorf("-log-level: %w", err))
+	}
+	var err error
+	if c.Phases, err = parsePhases(*phases); err != nil {
+		problems = append(problems, fmt.Errorf("-phases: %w", err))
+	}
+	if c.Scale, err = parseScale(*scale); err != nil {
+		problems = append(problems, fmt.Errorf("-scale: %w", err))
 	}
 	if err := c.validate(); err != nil {
 		problems = append(problems, err)
@@ -144,6 +176,15 @@ func (c config) validate() error {
 	}
 	if c.WaitTimeout <= 0 {
 		p = append(p, errors.New("-wait-timeout must be positive"))
+	}
+	if c.Callers < 1 || c.Callers > 1024 {
+		p = append(p, errors.New("-callers must be between 1 and 1024"))
+	}
+	if c.ReplayEvents < 1 {
+		p = append(p, errors.New("-replay-events must be at least 1"))
+	}
+	if c.external() && (c.Phases["ratios"] || c.Phases["readside"]) {
+		p = append(p, errors.New("-phases ratios and readside start their own servers: with a running stack use -phases api"))
 	}
 	if c.SnapshotEvery < -1 {
 		p = append(p, errors.New("-snapshot-every must be -1 or more"))
@@ -185,4 +226,45 @@ func checkLoopback(addr string) error {
 		return fmt.Errorf("%q is not a loopback address (127.0.0.0/8, ::1 or localhost)", addr)
 	}
 	return nil
+}
+
+// phaseNames are the parts of a run, in the order they run.
+var phaseNames = []string{"api", "ratios", "readside"}
+
+func parsePhases(s string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		if !slices.Contains(phaseNames, f) {
+			return nil, fmt.Errorf("unknown phase %q (want some of %v)", f, phaseNames)
+		}
+		out[f] = true
+	}
+	if len(out) == 0 {
+		return nil, errors.New("no phase")
+	}
+	return out, nil
+}
+
+// parseScale reads the scaling table's sizes: positive and ascending, since
+// one replay passes each size on the way to the largest.
+func parseScale(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil {
+			return nil, fmt.Errorf("%q: %w", f, err)
+		}
+		if n < 10 {
+			return nil, fmt.Errorf("%d: each size must be at least 10 carts", n)
+		}
+		if len(out) > 0 && n <= out[len(out)-1] {
+			return nil, fmt.Errorf("%v: sizes must be ascending", s)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }

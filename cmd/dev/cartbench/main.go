@@ -1,21 +1,33 @@
 // Command cartbench measures the cart product through its gRPC API, on
-// loopback only:
+// loopback only, in three phases (--phases):
 //
-//   - AddItem throughput and latency on many users and on one hot user;
-//   - AddItem on a cart with a long history (10,000 events by default,
-//     seeded first through the API), against a fresh cart;
-//   - GetCart latency;
-//   - the time from a command's reply until GetCart shows it, by polling
-//     and by GetCart's min_version.
+//   - api: the whole stack (internal/dev/stack): AddItem throughput and
+//     latency on many users and on one hot user; AddItem on a cart with a long
+//     history (10,000 events by default, seeded first through the API),
+//     against a fresh cart; GetCart latency; the time from a command's reply
+//     until GetCart shows it, by polling and by GetCart's min_version, beside
+//     a probe of what that cannot beat (one subscription delivery plus one
+//     document write, measured meanwhile);
+//   - ratios: command-svc alone on the EventStoreDB stand-in (in memory, then
+//     durable), each figure right after the no-op floor of the same server (a
+//     gRPC health Check, same callers, same client): fresh carts with
+//     --callers callers, one caller's p50, one hot cart;
+//   - readside: a query-svc subprocess replaying a log of one-event carts into
+//     the embedded FerretDB, timed at each --scale size beside the MongoDB
+//     driver's own write rate on the same server, and the rebuild of a log of
+//     --replay-events events with query-svc's peak RSS.
 //
-// By default it starts the whole stack in-process (internal/dev/stack) on free
-// ports with a temporary data directory; --command-addr and --query-addr
-// target a running one instead (make run). It prints a table, or JSON with
-// --json, and exits 1 when an operation failed unexpectedly.
+// Every figure that issue 10 sets a target for is printed beside its floor
+// with the ratio, the target and PASS or MISS, all computed from this run.
+// By default it starts everything in-process on free ports with temporary
+// data directories; --command-addr and --query-addr target a running stack
+// instead (make run; api phase only). It prints a table, or JSON with --json,
+// and exits 1 when an operation failed unexpectedly.
 //
 //	go run ./cmd/dev/cartbench
 //	go run ./cmd/dev/cartbench --duration 10s --concurrency 16 --json
-//	go run ./cmd/dev/cartbench --command-addr 127.0.0.1:50051 --query-addr 127.0.0.1:50052
+//	go run ./cmd/dev/cartbench --phases readside --scale 1000,10000 --replay-events 100000
+//	go run ./cmd/dev/cartbench --phases api --command-addr 127.0.0.1:50051 --query-addr 127.0.0.1:50052
 package main
 
 import (
@@ -24,6 +36,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -45,6 +58,57 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 	if err != nil {
 		return err
 	}
+	rep := Report{
+		Machine: machine(),
+		Settings: Settings{
+			Duration: cfg.Duration.String(), Concurrency: cfg.Concurrency, History: cfg.History,
+			MaxOps: cfg.MaxOps, VisibilityOps: cfg.VisibilityOps,
+			Phases:  slices.DeleteFunc(slices.Clone(phaseNames), func(p string) bool { return !cfg.Phases[p] }),
+			Callers: cfg.Callers, Scale: cfg.Scale, ReplayEvents: cfg.ReplayEvents,
+		},
+	}
+	runID := "cb-" + uuid.NewString()[:8]
+	var runErr error
+	if cfg.Phases["api"] {
+		runErr = runAPI(ctx, cfg, stderr, runID, &rep)
+	}
+	if runErr == nil && cfg.Phases["ratios"] {
+		fmt.Fprintln(stderr, "cartbench: ratios: command-svc alone beside the no-op gRPC floor…")
+		rows, ts, err := runRatios(ctx, cfg, stderr, runID)
+		rep.Scenarios = append(rep.Scenarios, rows...)
+		rep.Targets = append(rep.Targets, ts...)
+		runErr = err
+	}
+	if runErr == nil && cfg.Phases["readside"] {
+		runErr = runReadSide(ctx, cfg, stderr, &rep)
+	}
+	rep.Machine.LoadAvgEnd = loadAvg()
+	if cfg.JSON {
+		err = writeJSON(stdout, rep)
+	} else {
+		err = writeTable(stdout, rep)
+	}
+	if runErr != nil {
+		return errors.Join(runErr, err)
+	}
+	if err != nil {
+		return err
+	}
+	var bad []string
+	for _, s := range rep.Scenarios {
+		if s.UnexpectedErrors > 0 {
+			bad = append(bad, fmt.Sprintf("%s: %d", s.Name, s.UnexpectedErrors))
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("unexpected errors: %v", bad)
+	}
+	return nil
+}
+
+// runAPI runs the scenarios through the whole stack's gRPC API, and the
+// min_version target beside the floor its probe measures meanwhile.
+func runAPI(ctx context.Context, cfg config, stderr io.Writer, runID string, rep *Report) (err error) {
 	if !cfg.external() {
 		fmt.Fprintln(stderr, "cartbench: starting the stack in-process…")
 	}
@@ -53,6 +117,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		return err
 	}
 	defer func() { err = errors.Join(err, t.close()) }()
+	rep.Stack = t.info
 
 	cmdConn, err := grpc.NewClient(t.commandAddr, grpc.WithTransportCredentials(insecure.NewCredentials()), grpc.WithPerRPCCredentials(bearer(t.token)))
 	if err != nil {
@@ -79,41 +144,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		qry:      cartv1.NewCartQueryServiceClient(qryConn),
 		logs:     t.logs,
 		progress: stderr,
-		runID:    "cb-" + uuid.NewString()[:8],
+		runID:    runID,
 		known:    map[string]int64{},
+		target:   t,
 	}
-	rep := Report{
-		Machine: machine(),
-		Stack:   t.info,
-		Settings: Settings{
-			Duration: cfg.Duration.String(), Concurrency: cfg.Concurrency, History: cfg.History,
-			MaxOps: cfg.MaxOps, VisibilityOps: cfg.VisibilityOps,
-		},
-	}
-	runErr := b.runAll(ctx, &rep)
-	rep.Machine.LoadAvgEnd = loadAvg()
-	rep.Notes = b.notes(rep)
-	if cfg.JSON {
-		err = writeJSON(stdout, rep)
-	} else {
-		err = writeTable(stdout, rep)
-	}
-	if runErr != nil {
-		return errors.Join(runErr, err)
-	}
-	if err != nil {
-		return err
-	}
-	var bad []string
-	for _, s := range rep.Scenarios {
-		if s.UnexpectedErrors > 0 {
-			bad = append(bad, fmt.Sprintf("%s: %d", s.Name, s.UnexpectedErrors))
-		}
-	}
-	if len(bad) > 0 {
-		return fmt.Errorf("unexpected errors: %v", bad)
-	}
-	return nil
+	runErr := b.runAll(ctx, rep)
+	rep.Notes = b.notes(*rep)
+	rep.Targets = append(rep.Targets, b.minVersionTarget(*rep))
+	return runErr
 }
 
 // checkServing fails fast when a running stack does not answer, rather
@@ -163,13 +201,49 @@ func (b *bench) runAll(ctx context.Context, rep *Report) error {
 		func() scenario { return b.visibility(true) },
 	}
 	for _, step := range steps {
-		rows, err := b.run(ctx, step())
+		sc := step()
+		var probe *floorProbe
+		if sc.name == rowMinVer && b.target != nil && b.target.esdbURL != "" {
+			var err error
+			if probe, err = startFloorProbe(ctx, b.target.esdbURL, b.target.mongoURI, b.target.mongoDB, b.runID); err != nil {
+				b.probeErr = err
+			}
+		}
+		rows, err := b.run(ctx, sc)
+		if probe != nil {
+			f, perr := probe.stop()
+			if perr != nil {
+				b.probeErr = perr
+			} else {
+				rep.VisibilityFloor = &f
+			}
+		}
 		rep.Scenarios = append(rep.Scenarios, rows...)
 		if err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// minVersionTarget compares GetCart(min_version)'s p99 after a command's
+// reply, under the many-users load of its scenario, with what the probe
+// measured meanwhile: one subscription delivery plus one document write.
+func (b *bench) minVersionTarget(rep Report) Target {
+	mv, ok := find(rep, rowMinVer)
+	switch {
+	case !ok:
+		return unmeasured(targetMinVer, "the visibility-min-version scenario did not run")
+	case rep.VisibilityFloor == nil && b.probeErr != nil:
+		return unmeasured(targetMinVer, b.probeErr.Error())
+	case rep.VisibilityFloor == nil:
+		return unmeasured(targetMinVer, "no probe: the stores of a running stack are unknown")
+	}
+	f := rep.VisibilityFloor
+	t := newTarget(targetMinVer, "ms", fmt.Sprintf("GetCart(min_version) p99 after AddItem's reply, %d callers", mv.Workers), mv.P99Ms,
+		fmt.Sprintf("p99 subscription delivery %s + p99 document write %s", fmtMs(f.DeliveryP99), fmtMs(f.WriteP99)), f.DeliveryP99+f.WriteP99, "<=", 2)
+	t.Note = fmt.Sprintf("%d probe samples", f.Samples)
+	return t
 }
 
 func find(rep Report, name string) (Scenario, bool) {

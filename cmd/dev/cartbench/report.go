@@ -1,12 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"maps"
 	"os"
+	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strings"
 	"time"
@@ -21,7 +24,16 @@ type Report struct {
 	Stack     StackInfo  `json:"stack"`
 	Settings  Settings   `json:"settings"`
 	Scenarios []Scenario `json:"scenarios"`
-	Notes     []string   `json:"notes"`
+	// Targets are issue 10's goals: each figure beside the floor measured
+	// in the same run, their ratio and whether it meets the bound.
+	Targets []Target `json:"targets"`
+	// VisibilityFloor is what the min_version target is compared with.
+	VisibilityFloor *visibilityFloor `json:"visibility_floor,omitempty"`
+	// Scaling is the projector's write cost and replay rate by read model
+	// size; Replay the rebuild of a large log.
+	Scaling []ScaleRow `json:"scaling,omitempty"`
+	Replay  *Replay    `json:"replay,omitempty"`
+	Notes   []string   `json:"notes"`
 }
 
 // Machine says where the numbers were taken; they mean little without it.
@@ -31,6 +43,11 @@ type Machine struct {
 	NumCPU    int    `json:"num_cpu"`
 	CPU       string `json:"cpu,omitempty"`
 	GoVersion string `json:"go_version"`
+	// GOMAXPROCS is how many CPUs the Go runtime used.
+	GOMAXPROCS int `json:"gomaxprocs"`
+	// Commit is the source's git commit, with "-dirty" for uncommitted
+	// changes; empty when unknown.
+	Commit string `json:"commit,omitempty"`
 	// LoadAvgStart and LoadAvgEnd are the 1, 5 and 15 minute load
 	// averages before and after the run (Linux): other processes on the
 	// same CPUs move every number, and this says how much there were.
@@ -52,11 +69,15 @@ type StackInfo struct {
 
 // Settings are the knobs of the run.
 type Settings struct {
-	Duration      string `json:"duration"`
-	Concurrency   int    `json:"concurrency"`
-	History       int    `json:"history"`
-	MaxOps        int    `json:"max_ops"`
-	VisibilityOps int    `json:"visibility_ops"`
+	Duration      string   `json:"duration"`
+	Concurrency   int      `json:"concurrency"`
+	History       int      `json:"history"`
+	MaxOps        int      `json:"max_ops"`
+	VisibilityOps int      `json:"visibility_ops"`
+	Phases        []string `json:"phases"`
+	Callers       int      `json:"callers"`
+	Scale         []int    `json:"scale"`
+	ReplayEvents  int      `json:"replay_events"`
 }
 
 // Scenario is one row: what ran and what it measured. Latencies are of the
@@ -108,7 +129,38 @@ func newScenario(name, description string, workers int, res loadgen.Result, expe
 }
 
 func machine() Machine {
-	return Machine{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, NumCPU: runtime.NumCPU(), CPU: cpuModel(), GoVersion: runtime.Version(), LoadAvgStart: loadAvg()}
+	return Machine{GOOS: runtime.GOOS, GOARCH: runtime.GOARCH, NumCPU: runtime.NumCPU(), CPU: cpuModel(), GoVersion: runtime.Version(), LoadAvgStart: loadAvg(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0), Commit: commit()}
+}
+
+// commit is the git commit the benchmark was built from: from git in the
+// working directory when there is one (go run stamps no VCS data), else from
+// the build's VCS stamp; empty when neither knows.
+func commit() string {
+	if out, err := exec.Command("git", "rev-parse", "--short=12", "HEAD").Output(); err == nil {
+		c := strings.TrimSpace(string(out))
+		if st, err := exec.Command("git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(bytes.TrimSpace(st)) > 0 {
+			c += "-dirty"
+		}
+		return c
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		var rev, dirty string
+		for _, s := range bi.Settings {
+			switch s.Key {
+			case "vcs.revision":
+				rev = s.Value
+			case "vcs.modified":
+				if s.Value == "true" {
+					dirty = "-dirty"
+				}
+			}
+		}
+		if rev != "" {
+			return rev[:min(12, len(rev))] + dirty
+		}
+	}
+	return ""
 }
 
 // loadAvg is the 1, 5 and 15 minute load averages where the OS tells them
@@ -185,18 +237,27 @@ func writeTable(w io.Writer, r Report) error {
 	if m.CPU != "" {
 		cpu = ", " + m.CPU
 	}
-	fmt.Fprintf(&b, "machine   %s/%s, %d CPUs%s, %s\n", m.GOOS, m.GOARCH, m.NumCPU, cpu, m.GoVersion)
+	fmt.Fprintf(&b, "machine   %s/%s, %d CPUs%s, GOMAXPROCS %d, %s\n", m.GOOS, m.GOARCH, m.NumCPU, cpu, m.GOMAXPROCS, m.GoVersion)
+	if m.Commit != "" {
+		fmt.Fprintf(&b, "commit    %s\n", m.Commit)
+	}
 	if m.LoadAvgStart != "" {
 		fmt.Fprintf(&b, "load      %s at start, %s at end (1/5/15 min averages; the stack and the benchmark share these CPUs with whatever else runs)\n", m.LoadAvgStart, m.LoadAvgEnd)
 	}
-	if r.Stack.InProcess {
+	switch {
+	case r.Stack.CommandAddr == "" && !r.Stack.InProcess:
+	case r.Stack.InProcess:
 		fmt.Fprintf(&b, "stack     in-process: %s; %s; snapshots: %s\n", r.Stack.EventStore, r.Stack.ReadModel, r.Stack.Snapshots)
-	} else {
+	default:
 		fmt.Fprintf(&b, "stack     running at command %s, query %s (stores unknown)\n", r.Stack.CommandAddr, r.Stack.QueryAddr)
 	}
 	s := r.Settings
-	fmt.Fprintf(&b, "settings  %s per scenario, %d workers, history %d events, at most %d ops per scenario, %d per visibility scenario\n\n",
+	fmt.Fprintf(&b, "settings  %s per scenario, %d workers, history %d events, at most %d ops per scenario, %d per visibility scenario\n",
 		s.Duration, s.Concurrency, s.History, s.MaxOps, s.VisibilityOps)
+	if len(s.Phases) > 0 {
+		fmt.Fprintf(&b, "phases    %s; %d callers for the ratios; scale %v carts; replay %d events\n", strings.Join(s.Phases, ","), s.Callers, s.Scale, s.ReplayEvents)
+	}
+	b.WriteString("\n")
 
 	header := []string{"scenario", "workers", "ops", "ops/s", "p50", "p90", "p99", "max", "catch-up", "errors"}
 	rows := [][]string{header}
@@ -228,6 +289,31 @@ func writeTable(w io.Writer, r Report) error {
 	b.WriteString("\nscenarios\n")
 	for _, sc := range r.Scenarios {
 		fmt.Fprintf(&b, "  %-*s  %s\n", widths[0], sc.Name, sc.Description)
+	}
+	if len(r.Scaling) > 0 {
+		b.WriteString("\nread side scaling (FerretDB/SQLite with the _id expression index; rates over the window before each size)\n")
+		fmt.Fprintf(&b, "  %10s  %8s  %14s  %16s  %14s  %14s  %16s  %16s\n", "carts", "window", "replay carts/s", "projector ms/doc", "raw single/s", "raw ms/write", "raw upserts/s", "raw inserts/s")
+		for _, row := range r.Scaling {
+			fmt.Fprintf(&b, "  %10d  %8d  %14.1f  %16.2f  %14.1f  %14.2f  %16.1f  %16.1f\n", row.Carts, row.WindowCarts, row.ReplayCartsPerSecond, row.ProjectorMsPerDoc,
+				row.RawWritesPerSecond, row.RawMsPerWrite, row.RawBulkDocsPerSecond, row.RawInsertDocsPerSecond)
+		}
+		if len(r.Scaling) > 0 && r.Scaling[0].RawBulkSize > 0 {
+			fmt.Fprintf(&b, "  (raw: the MongoDB driver alone on the same server, one writer: single upserts by _id, unordered bulk upserts and inserts of %d)\n", r.Scaling[0].RawBulkSize)
+		}
+	}
+	if rp := r.Replay; rp != nil {
+		fmt.Fprintf(&b, "\nrebuild replay  %d events on %d carts (filled in %.1fs): caught up in %.1fs, %.0f events/s (%.0f/s after the first %d); query-svc peak RSS %.1f MiB after %d events, %.1f MiB at the end\n",
+			rp.Events, rp.Carts, rp.FillSeconds, rp.Seconds, rp.EventsPerSec, rp.LateEventsSec, rp.EarlyEvents, rp.EarlyHWMMiB, rp.EarlyEvents, rp.EndHWMMiB)
+	}
+	if f := r.VisibilityFloor; f != nil {
+		fmt.Fprintf(&b, "\nvisibility floor  %d probes during visibility-min-version: subscription delivery p50 %s p99 %s, document write p50 %s p99 %s\n",
+			f.Samples, fmtMs(f.DeliveryP50), fmtMs(f.DeliveryP99), fmtMs(f.WriteP50), fmtMs(f.WriteP99))
+	}
+	if len(r.Targets) > 0 {
+		b.WriteString("\ntargets (figure vs floor measured in this run, ratio, target, verdict)\n")
+		for _, t := range r.Targets {
+			fmt.Fprintf(&b, "  %s\n", targetLine(t))
+		}
 	}
 	if len(r.Notes) > 0 {
 		b.WriteString("\nnotes\n")

@@ -53,6 +53,10 @@ type bench struct {
 	// known holds every cart written so far and its last version, for
 	// the GetCart scenario.
 	known map[string]int64
+	// target is the stack under test (api phase); its stores are probed
+	// for the min_version floor.
+	target   *target
+	probeErr error
 }
 
 var unitPrice = &cartv1.Money{CurrencyCode: "EUR", Units: 1}

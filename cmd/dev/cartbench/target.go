@@ -21,7 +21,10 @@ type target struct {
 	commandAddr, queryAddr string
 	// token authenticates the benchmark as a backend service (cart:any).
 	token string
-	info  StackInfo
+	// esdbURL, mongoURI and mongoDB are the in-process stack's stores;
+	// empty for a running stack.
+	esdbURL, mongoURI, mongoDB string
+	info                       StackInfo
 	// logs counts what the in-process stack logged; nil for a running
 	// stack, whose logs we cannot see.
 	logs  *logCounter
@@ -89,6 +92,9 @@ func startTarget(ctx context.Context, cfg config, stderr io.Writer) (*target, er
 		commandAddr: s.CommandAddr,
 		queryAddr:   s.QueryAddr,
 		token:       token,
+		esdbURL:     s.ESDBURL,
+		mongoURI:    s.MongoURI,
+		mongoDB:     "cartbench",
 		info: StackInfo{
 			InProcess:   true,
 			CommandAddr: s.CommandAddr, QueryAddr: s.QueryAddr,
