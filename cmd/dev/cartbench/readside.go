@@ -30,6 +30,7 @@ import (
 	"github.com/acme/cart/internal/dev/embeddedmongo"
 	"github.com/acme/cart/internal/dev/standin"
 	"github.com/acme/cart/internal/eventstore"
+	"github.com/acme/cart/internal/querysvc"
 	"github.com/acme/cart/internal/readmodel"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
@@ -210,6 +211,23 @@ func (r *readSide) startQuerySvc(ctx context.Context, esdbURL, db string) (*quer
 	return q, nil
 }
 
+// ready blocks until query-svc answers a GetCart (of a user nobody has).
+func (q *querySvc) ready(ctx context.Context, within time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, within)
+	defer cancel()
+	ctx = metadata.AppendToOutgoingContext(ctx, "x-principal", "cartbench-ready")
+	for {
+		_, err := q.qry.GetCart(ctx, &cartv1.GetCartRequest{UserId: "cartbench-ready"}, grpc.WaitForReady(true))
+		if c := status.Code(err); c != codes.Unavailable && c != codes.DeadlineExceeded {
+			return nil
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("query-svc does not answer within %v: %w", within, err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 // stop ends query-svc with SIGTERM, as an orchestrator would.
 func (q *querySvc) stop() error {
 	var errs []error
@@ -308,9 +326,28 @@ func (r *readSide) scaling(ctx context.Context) ([]ScaleRow, error) {
 		return nil, err
 	}
 	fmt.Fprintf(r.progress, "cartbench: readside: query-svc replaying %d carts…\n", largest)
+	// The replay must not start before query-svc answers: the first
+	// window (a few hundred carts) would pass while its API comes up and
+	// both ends would appear at once. So cartbench holds the projector
+	// lease while query-svc starts, and lets go once it answers.
+	rc, err := readmodel.ConnectWith(ctx, r.mongo.URI(), readmodel.FerretDBCompat())
+	if err != nil {
+		return nil, err
+	}
+	defer func() { _ = rc.Close(context.WithoutCancel(ctx)) }()
+	gate := rc.Lease("scale", querysvc.ProjectorLease, "cartbench", time.Minute)
+	if _, ok, err := gate.Acquire(ctx); err != nil || !ok {
+		return nil, fmt.Errorf("hold the projector lease: %v (acquired %v)", err, ok)
+	}
 	q, err := r.startQuerySvc(ctx, log.es.ConnectionString(), "scale")
 	if err != nil {
 		return nil, err
+	}
+	if err := q.ready(ctx, r.cfg.WaitTimeout); err != nil {
+		return nil, errors.Join(err, q.stop())
+	}
+	if err := gate.Release(ctx); err != nil {
+		return nil, errors.Join(fmt.Errorf("release the projector lease: %w", err), q.stop())
 	}
 	rows := make([]ScaleRow, len(sizes))
 	for i, n := range sizes {
