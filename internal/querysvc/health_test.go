@@ -52,10 +52,11 @@ func (g *gate) decode(typ string, data []byte) (cart.Event, error) {
 	return cart.Unmarshal(typ, data)
 }
 
-// withGate wires g into query-svc, opens it before the service stops, and
-// sets the other options the health tests need.
-func withGate(t *testing.T, g *gate, maxLag time.Duration) func(*querysvc.Config) {
-	t.Cleanup(g.open) // registered before the service's stop, so it runs after
+// withGate wires g into query-svc and sets the other options the health
+// tests need. The caller registers t.Cleanup(g.open) after starting the
+// service, so that the gate opens before the service stops (cleanups run
+// last first) and a failing test cannot leave the stop waiting on it.
+func withGate(g *gate, maxLag time.Duration) func(*querysvc.Config) {
 	return func(cfg *querysvc.Config) {
 		cfg.Decode = g.decode
 		cfg.MaxLag = maxLag
@@ -85,7 +86,7 @@ func TestHealthNotServingWhileReplayingABacklog(t *testing.T) {
 	g := &gate{}
 	g.hold() // the replay waits until the test has seen NOT_SERVING
 	s := startServiceWith(t, serviceOptions{
-		configure: withGate(t, g, time.Minute),
+		configure: withGate(g, time.Minute),
 		seed: func(es *eventstore.Store) {
 			ctx := ctxT(t)
 			for u := range users {
@@ -100,6 +101,7 @@ func TestHealthNotServingWhileReplayingABacklog(t *testing.T) {
 			}
 		},
 	})
+	t.Cleanup(g.open)
 	s.waitHealthOf(t, querysvc.HealthGetCart, notServing)
 	s.waitHealthOf(t, querysvc.HealthGetCartHistory, serving)
 	for _, name := range []string{"", cartv1.CartQueryService_ServiceDesc.ServiceName} {
@@ -130,7 +132,8 @@ func TestHealthNotServingWhileLagExceedsMaxLag(t *testing.T) {
 	}
 	t.Parallel()
 	g := &gate{}
-	s := startServiceWith(t, serviceOptions{configure: withGate(t, g, 200*time.Millisecond)})
+	s := startServiceWith(t, serviceOptions{configure: withGate(g, 200*time.Millisecond)})
+	t.Cleanup(g.open)
 	s.waitHealthOf(t, querysvc.HealthGetCart, serving)
 
 	g.hold()
