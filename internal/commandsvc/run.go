@@ -101,6 +101,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	// price catalog fails single commands (UNAVAILABLE), not the service.
 	healths := []rpc.HealthGroup{{Server: hs, Names: []string{"", cartv1.CartCommandService_ServiceDesc.ServiceName},
 		Checks: []rpc.HealthCheck{{Name: "eventstoredb", Check: store.Ping}}}}
+	var companions []func(context.Context) // outlive the servers' stop
 	background := []func(context.Context){func(ctx context.Context) {
 		rpc.HealthMonitor{Interval: cfg.HealthInterval, Log: log, Groups: healths}.Run(ctx)
 	}}
@@ -109,7 +110,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("command-svc: %w", err)
 	}
 	if metricsLis != nil {
-		background = append(background, m.Task(metricsLis, cfg.Pprof, log.With("component", "metrics")))
+		companions = append(companions, m.Task(metricsLis, cfg.Pprof, log.With("component", "metrics")))
 	}
 	err = rpc.Lifecycle{
 		Log:             log,
@@ -117,6 +118,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Drain:           cfg.Drain,
 		Endpoints:       []rpc.Endpoint{{Name: "command", Server: srv, Health: hs, Listener: lis}},
 		Background:      background,
+		Companions:      companions,
 	}.Run(ctx)
 	log.Info("command-svc stopped")
 	if err != nil {

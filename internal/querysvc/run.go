@@ -175,6 +175,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			Checks: []rpc.HealthCheck{{Name: "mongodb", Check: mongo.Ping}, {Name: "eventstoredb", Check: es.Ping}}})
 	}
 
+	var companions []func(context.Context) // outlive the servers' stop
 	background := []func(context.Context){func(ctx context.Context) {
 		rpc.HealthMonitor{Interval: cfg.HealthInterval, Log: log, Groups: healths, Report: reportProgress(log, live.Progress)}.Run(ctx)
 	}}
@@ -183,7 +184,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("query-svc: %w", err)
 	}
 	if metricsLis != nil {
-		background = append(background, m.Task(metricsLis, cfg.Pprof, log.With("component", "metrics")))
+		companions = append(companions, m.Task(metricsLis, cfg.Pprof, log.With("component", "metrics")))
 	}
 
 	liveCtx, stopLive := context.WithCancel(context.WithoutCancel(ctx))
@@ -199,6 +200,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 		Drain:           cfg.Drain,
 		Endpoints:       endpoints,
 		Background:      background,
+		Companions:      companions,
 		Stopping: func() {
 			if ops != nil {
 				// A rebuild not yet switched is abandoned (its collection

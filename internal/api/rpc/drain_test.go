@@ -185,3 +185,34 @@ func TestServerConfigValidatesDrainAndAge(t *testing.T) {
 		t.Fatalf("Validate = %v, want drain, max-connection-age and max-connection-age-grace refused", errs)
 	}
 }
+
+// TestLifecycleCompanionsOutliveTheStop: background tasks end when the stop
+// begins, companions (the metrics listener) only after the servers
+// stopped, so that the drain can still be scraped.
+func TestLifecycleCompanionsOutliveTheStop(t *testing.T) {
+	t.Parallel()
+	srv, hs, lis, _ := testServer(t)
+	var stopping atomic.Bool
+	bgEnded, compEnded := make(chan bool, 1), make(chan bool, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Lifecycle{
+			Drain:      50 * time.Millisecond,
+			Endpoints:  []Endpoint{{Name: "test", Server: srv, Health: hs, Listener: lis}},
+			Background: []func(context.Context){func(ctx context.Context) { <-ctx.Done(); bgEnded <- stopping.Load() }},
+			Companions: []func(context.Context){func(ctx context.Context) { <-ctx.Done(); compEnded <- stopping.Load() }},
+			Stopping:   func() { stopping.Store(true) },
+		}.Run(ctx)
+	}()
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if afterStopping := <-bgEnded; afterStopping {
+		t.Error("a background task outlived the drain")
+	}
+	if afterStopping := <-compEnded; !afterStopping {
+		t.Error("a companion ended before the servers stopped")
+	}
+}

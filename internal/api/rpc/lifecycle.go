@@ -42,6 +42,10 @@ type Lifecycle struct {
 	// Background tasks (the health monitor) run beside the servers with a
 	// context that ends when the stop begins; the stop waits for them.
 	Background []func(ctx context.Context)
+	// Companions run beside the servers too, but their context ends only
+	// after the last server stopped: the metrics listener is one, so that
+	// the drain and the stop can still be scraped.
+	Companions []func(ctx context.Context)
 	// Stopping, if set, runs after every endpoint is NOT_SERVING and
 	// before the servers stop (e.g. abandon an admin operation).
 	Stopping func()
@@ -58,6 +62,11 @@ func (lc Lifecycle) Run(ctx context.Context) error {
 	var bg sync.WaitGroup
 	for _, task := range lc.Background {
 		bg.Go(func() { task(bgCtx) })
+	}
+	compCtx, stopComp := context.WithCancel(context.WithoutCancel(ctx))
+	var comp sync.WaitGroup
+	for _, task := range lc.Companions {
+		comp.Go(func() { task(compCtx) })
 	}
 	serveErr := make(chan error, len(lc.Endpoints))
 	for _, e := range lc.Endpoints {
@@ -100,5 +109,7 @@ func (lc Lifecycle) Run(ctx context.Context) error {
 	for _, e := range lc.Endpoints {
 		GracefulStop(e.Server, e.Health, lc.ShutdownTimeout)
 	}
+	stopComp()
+	comp.Wait()
 	return runErr
 }
