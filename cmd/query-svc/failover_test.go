@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -10,7 +9,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -24,6 +22,7 @@ import (
 	"github.com/acme/cart/internal/eventstore"
 	"github.com/acme/cart/internal/querysvc"
 	"github.com/acme/cart/internal/readmodel"
+	"github.com/acme/cart/internal/testing/logtest"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
 
@@ -35,26 +34,8 @@ const failoverTTL = 2 * time.Second
 type replicaProc struct {
 	cmd   *exec.Cmd
 	addr  string
-	log   *syncBuffer
+	log   *logtest.Buffer
 	query cartv1.CartQueryServiceClient
-}
-
-// syncBuffer collects a process's log for the test's failure output.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 func freeAddr(t *testing.T) string {
@@ -69,7 +50,7 @@ func freeAddr(t *testing.T) string {
 
 func startProc(t *testing.T, bin, name string, args ...string) *replicaProc {
 	t.Helper()
-	p := &replicaProc{addr: freeAddr(t), log: &syncBuffer{}}
+	p := &replicaProc{addr: freeAddr(t), log: &logtest.Buffer{}}
 	p.cmd = exec.Command(bin, append([]string{"--listen", p.addr}, args...)...)
 	p.cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")} // no CART_* from the caller
 	p.cmd.Stderr, p.cmd.Stdout = p.log, p.log

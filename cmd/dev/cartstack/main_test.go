@@ -1,14 +1,12 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"io"
 	"net/http"
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,26 +16,9 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/acme/cart/internal/dev/devauth"
+	"github.com/acme/cart/internal/testing/logtest"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
-
-// syncBuffer lets the test read what run prints while run is writing.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // TestRunServesThenStopsCleanly runs the local stack as a newcomer would
 // (on free ports), uses both services through the printed addresses, and
@@ -45,7 +26,7 @@ func (b *syncBuffer) String() string {
 func TestRunServesThenStopsCleanly(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var stdout, stderr syncBuffer
+	var stdout, stderr logtest.Buffer
 	data := t.TempDir()
 	done := make(chan error, 1)
 	go func() {

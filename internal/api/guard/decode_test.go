@@ -1,7 +1,6 @@
 package guard_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -23,6 +22,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/acme/cart/internal/api/guard"
+	"github.com/acme/cart/internal/testing/logtest"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
 
@@ -43,36 +43,18 @@ func (rawCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	return nil
 }
 
-// syncBuffer lets the server's goroutines log while the test reads.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type testServer struct {
 	dec  *guard.Decoder
 	srv  *grpc.Server
 	conn *grpc.ClientConn
-	logs *syncBuffer
+	logs *logtest.Buffer
 }
 
 // startServer runs a real grpc.Server with the Decoder's options on an
 // in-memory listener; register adds the services.
 func startServer(t *testing.T, register func(*grpc.Server)) *testServer {
 	t.Helper()
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	dec := guard.NewDecoder(slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	srv := grpc.NewServer(dec.ServerOptions()...)
 	register(srv)

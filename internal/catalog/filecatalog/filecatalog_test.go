@@ -1,7 +1,6 @@
 package filecatalog_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,25 +17,8 @@ import (
 	"github.com/acme/cart/internal/catalog/catalogtest"
 	"github.com/acme/cart/internal/catalog/filecatalog"
 	"github.com/acme/cart/internal/command"
+	"github.com/acme/cart/internal/testing/logtest"
 )
-
-// syncBuffer collects log lines from concurrent lookups.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 func encode(t *testing.T, prices map[string]cart.Money) []byte {
 	t.Helper()
@@ -80,11 +62,11 @@ func write(t *testing.T, path string, data []byte) {
 	}
 }
 
-func open(t *testing.T, data []byte) (*filecatalog.Catalog, string, *syncBuffer) {
+func open(t *testing.T, data []byte) (*filecatalog.Catalog, string, *logtest.Buffer) {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "catalog.json")
 	write(t, path, data)
-	logs := &syncBuffer{}
+	logs := &logtest.Buffer{}
 	c, err := filecatalog.Open(path, slog.New(slog.NewTextHandler(logs, nil)))
 	if err != nil {
 		t.Fatal(err)
