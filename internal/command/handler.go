@@ -70,6 +70,15 @@ type Options struct {
 	// TracerProvider receives the spans of each command's load, decide and
 	// append (see tracing.go); nil records none.
 	TracerProvider trace.TracerProvider
+	// PresumeNew decides a command on a cart that is not cached as if the
+	// cart were new, and appends with "no stream" expected: the store
+	// arbitrates, as it does for a cache that fell behind. A new cart then
+	// costs one round trip (the append) instead of three; a cart that
+	// exists costs a refused append more before it is loaded, once per
+	// instance while it stays cached. Commands that a new cart refuses or
+	// ignores (RemoveItem, ClearCart, ...) load the cart before answering,
+	// as any not-fresh state does.
+	PresumeNew bool
 }
 
 // Handler executes commands against carts. It caches the state of recent
@@ -209,22 +218,38 @@ func (h *Handler) Handle(ctx context.Context, env Envelope, cmd cart.Command) (r
 // caller's expected version is ahead) the events after the cached version
 // are read once, and the command decided again if there were any.
 func (h *Handler) handle(ctx context.Context, env Envelope, cmd cart.Command, meta cart.Metadata, dedupe bool, st *state) (Result, *state, error) {
-	fresh := false // st is known to be the stream's latest state
-	if st == nil {
-		var err error
-		lctx, span := h.startLoad(ctx, loadStream)
-		st, err = h.load(lctx, env.UserID)
-		endSpan(span, st, err)
-		if err != nil {
+	fresh := false    // st is known to be the stream's latest state
+	presumed := false // st is an empty cart presumed new, not read from the store
+	switch {
+	case st == nil && h.opts.PresumeNew:
+		// Not cached: decide as if the cart were new and append with "no
+		// stream". For a new cart that is the whole command, one round trip
+		// instead of three (snapshot, events, append); for a cart that
+		// exists, the append is refused and the cart loaded below, which
+		// costs one refused append more, once per cart and instance.
+		st, presumed = newState(h.opts.WindowSize), true
+		_, span := h.startLoad(ctx, loadPresumedNew)
+		endSpan(span, st, nil)
+	case st == nil:
+		if err := h.loadFresh(ctx, env.UserID, &st); err != nil {
 			return Result{}, nil, fmt.Errorf("%s: %w", cmd.Name(), err)
 		}
 		fresh = true
-	} else {
+	default:
 		_, span := h.startLoad(ctx, loadCache)
 		endSpan(span, st, nil)
 	}
-	// catchUp reads what was written after st and marks st fresh.
+	// catchUp reads what was written after st and marks st fresh; a
+	// presumed-new cart is loaded whole instead (snapshot and tail).
 	catchUp := func() error {
+		if presumed {
+			presumed = false
+			if err := h.loadFresh(ctx, env.UserID, &st); err != nil {
+				return fmt.Errorf("%s: %w", cmd.Name(), err)
+			}
+			fresh = true
+			return nil
+		}
 		lctx, span := h.startLoad(ctx, loadCatchUp)
 		err := h.catchUp(lctx, env.UserID, st)
 		endSpan(span, st, err)
@@ -273,6 +298,14 @@ func (h *Handler) handle(ctx context.Context, env Envelope, cmd cart.Command, me
 		}
 		meta.Time = h.now().UTC()
 		version, err := h.append(ctx, env.UserID, st.version, meta, events)
+		if errors.Is(err, cart.ErrConcurrencyConflict) && presumed {
+			// The cart was not new after all: no contention, just a load.
+			h.log.DebugContext(ctx, "cart presumed new exists; loading it", "user_id", env.UserID, "command", cmd.Name())
+			if err := catchUp(); err != nil {
+				return Result{}, nil, err
+			}
+			continue
+		}
 		if errors.Is(err, cart.ErrConcurrencyConflict) && (!fresh || attempt < h.opts.MaxAttempts) {
 			h.log.DebugContext(ctx, "concurrency conflict; deciding again", "user_id", env.UserID, "command", cmd.Name(), "attempt", attempt, "cached", !fresh)
 			h.opts.Observer.Conflict(cmd.Name())
@@ -314,6 +347,19 @@ func (h *Handler) handle(ctx context.Context, env Envelope, cmd cart.Command, me
 		h.maybeSnapshot(ctx, env.UserID, st)
 		return h.result(version, events), st, nil
 	}
+}
+
+// loadFresh loads userID's cart from the store (snapshot and tail) into *st,
+// in a span of its own.
+func (h *Handler) loadFresh(ctx context.Context, userID string, st **state) error {
+	lctx, span := h.startLoad(ctx, loadStream)
+	loaded, err := h.load(lctx, userID)
+	endSpan(span, loaded, err)
+	if err != nil {
+		return err
+	}
+	*st = loaded
+	return nil
 }
 
 // result is the response of a command that appended events up to version.

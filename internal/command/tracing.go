@@ -30,6 +30,9 @@ const (
 	loadStream  = "stream"   // snapshot (if any) and events from the store
 	loadCache   = "cache"    // the cached state, nothing read
 	loadCatchUp = "catch-up" // the events written after the cached state
+	// loadPresumedNew: not cached, decided as a new cart; nothing read
+	// unless the append finds the cart exists.
+	loadPresumedNew = "presumed-new"
 )
 
 func (h *Handler) startLoad(ctx context.Context, kind string) (context.Context, trace.Span) {

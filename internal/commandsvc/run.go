@@ -73,6 +73,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	defer closePrices()
 	handler := command.NewHandler(store, command.Options{
 		SnapshotEvery:  cfg.SnapshotEvery,
+		PresumeNew:     true,
 		Catalog:        prices,
 		Log:            log.With("component", "command"),
 		Observer:       m.Commands(),
