@@ -10,6 +10,7 @@ import (
 
 	"github.com/acme/cart/internal/api/rpc"
 	"github.com/acme/cart/internal/projection"
+	"github.com/acme/cart/internal/readside"
 	cartv1 "github.com/acme/cart/proto/cart/v1"
 )
 
@@ -70,13 +71,21 @@ func (f *freshness) check(context.Context) error {
 	return nil
 }
 
-// healthGroups are the health names of the query API and what each needs.
-func healthGroups(srv *health.Server, mongoPing, esPing func(context.Context) error, fresh *freshness) []rpc.HealthGroup {
+// healthGroups are the health names of the query API and what each needs:
+// open says whether the read model's active collection is known, without
+// which GetCart cannot answer however fresh the projection is.
+func healthGroups(srv *health.Server, mongoPing, esPing func(context.Context) error, open func() bool, fresh *freshness) []rpc.HealthGroup {
 	mongo := rpc.HealthCheck{Name: "mongodb", Check: mongoPing}
 	es := rpc.HealthCheck{Name: "eventstoredb", Check: esPing}
+	readModel := rpc.HealthCheck{Name: "read model", Check: func(context.Context) error {
+		if !open() {
+			return readside.ErrNotOpen
+		}
+		return nil
+	}}
 	proj := rpc.HealthCheck{Name: "projection", Check: fresh.check}
 	return []rpc.HealthGroup{
-		{Server: srv, Names: []string{"", cartv1.CartQueryService_ServiceDesc.ServiceName, HealthGetCart}, Checks: []rpc.HealthCheck{mongo, proj}},
+		{Server: srv, Names: []string{"", cartv1.CartQueryService_ServiceDesc.ServiceName, HealthGetCart}, Checks: []rpc.HealthCheck{mongo, readModel, proj}},
 		{Server: srv, Names: []string{HealthGetCartHistory, HealthGetCartAsOf}, Checks: []rpc.HealthCheck{es}},
 	}
 }

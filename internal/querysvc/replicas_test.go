@@ -167,6 +167,14 @@ func TestReplicasRunOneProjector(t *testing.T) {
 	if b.active() {
 		holder, other = b, a
 	}
+	// Reads go to a replica once its health says so, as a balancer's
+	// would: before, its read model may not be open yet (UNAVAILABLE).
+	for _, r := range []*queryReplica{holder, other} {
+		waitFor(t, r.name+" reports GetCart SERVING", func() bool {
+			resp, err := r.health.Check(ctxT(t), &healthpb.HealthCheckRequest{Service: querysvc.HealthGetCart})
+			return err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
+		})
+	}
 
 	users := []string{"u1", "u2", "u3", "u4"}
 	versions := map[string]int64{}

@@ -151,7 +151,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 	m.InitializeServer(srv)
 	endpoints := []rpc.Endpoint{{Name: "query", Server: srv, Health: hs, Listener: lis}}
 	// Each health name depends only on what its calls need (health.go).
-	healths := healthGroups(hs, mongo.Ping, es.Ping, newFreshness(live.Progress, cfg.MaxLag))
+	healths := healthGroups(hs, mongo.Ping, es.Ping, func() bool { return live.Collection() != "" }, newFreshness(live.Progress, cfg.MaxLag))
 
 	// The admin API: its own server on its own address, off by default.
 	var ops *admin.Service
