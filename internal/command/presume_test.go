@@ -164,9 +164,10 @@ func TestPresumedNewResendIsRecognised(t *testing.T) {
 	}
 }
 
-// Given a caller's expected version on a cart that is not cached, then a
-// new cart (-1 is not a version a caller can send) is never presumed to
-// match: the cart is loaded and the version compared with the truth.
+// Given a caller's expected version on a cart that is not cached, then the
+// presumption never answers for the truth: a version above -1 loads the
+// cart and compares, and -1 ("no events yet") on a cart that exists is
+// refused by the store, then found stale once the cart is loaded.
 func TestPresumedNewRespectsExpectedVersion(t *testing.T) {
 	t.Parallel()
 	for _, s := range stores {
@@ -181,6 +182,10 @@ func TestPresumedNewRespectsExpectedVersion(t *testing.T) {
 			if !errors.Is(err, command.ErrVersionMismatch) {
 				t.Fatalf("stale expected version: %v, want ErrVersionMismatch", err)
 			}
+			third := newInstance(store, presumeNew)
+			if _, err := third.h.Handle(testCtx(t), command.Envelope{UserID: "u", ExpectedVersion: ptr(int64(-1))}, addItem("a", 1)); !errors.Is(err, command.ErrVersionMismatch) {
+				t.Fatalf("expected version -1 on a cart that exists: %v, want ErrVersionMismatch", err)
+			}
 			res, err := other.h.Handle(testCtx(t), command.Envelope{UserID: "u", ExpectedVersion: ptr(int64(1))}, addItem("a", 1))
 			if err != nil || res.Version != 2 {
 				t.Fatalf("current expected version: %+v, %v; want version 2", res, err)
@@ -191,6 +196,12 @@ func TestPresumedNewRespectsExpectedVersion(t *testing.T) {
 			}
 			if fresh.spy.Appends() != 0 {
 				t.Fatalf("%d appends on a mismatch, want 0", fresh.spy.Appends())
+			}
+			if res, err := fresh.h.Handle(testCtx(t), command.Envelope{UserID: "new2", ExpectedVersion: ptr(int64(-1))}, addItem("a", 1)); err != nil || res.Version != 0 {
+				t.Fatalf("expected version -1 on a new cart: %+v, %v; want version 0", res, err)
+			}
+			if _, v := truth(t, store, "u"); v != 2 {
+				t.Fatalf("stream u at %d, want 2", v)
 			}
 		})
 	}
