@@ -116,8 +116,9 @@ func (c CheckoutCart) Validate() error {
 func ValidateUserID(id string) error { return asValidationError(validateID("user_id", id)) }
 
 // ValidateID checks an identifier against the rule shared by users and
-// products: 1-128 of letters, digits and -_.:@ (safe in stream names, logs
-// and URLs). It returns the violations for the named field, if any.
+// products: 1-128 of letters, digits and -_.:@| (safe in stream names and
+// logs; "|" because identity providers put it in subjects, as Auth0's
+// "auth0|123"). It returns the violations for the named field, if any.
 func ValidateID(field, id string) []FieldViolation { return validateID(field, id) }
 
 func validateID(field, id string) []FieldViolation {
@@ -129,7 +130,7 @@ func validateID(field, id string) []FieldViolation {
 	}
 	for i := 0; i < len(id); i++ {
 		if !isIDByte(id[i]) {
-			return []FieldViolation{{field, "may hold only letters, digits and -_.:@"}}
+			return []FieldViolation{{field, "may hold only letters, digits and -_.:@|"}}
 		}
 	}
 	return nil
@@ -139,7 +140,7 @@ func isIDByte(b byte) bool {
 	switch {
 	case b >= 'a' && b <= 'z', b >= 'A' && b <= 'Z', b >= '0' && b <= '9':
 		return true
-	case b == '-' || b == '_' || b == '.' || b == ':' || b == '@':
+	case b == '-' || b == '_' || b == '.' || b == ':' || b == '@' || b == '|':
 		return true
 	}
 	return false

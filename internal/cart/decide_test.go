@@ -226,7 +226,7 @@ func TestValidateUserID(t *testing.T) {
 		id string
 		ok bool
 	}{
-		{"u1", true}, {"alice@example.com", true}, {"a-b_c.d:e", true}, {strings.Repeat("u", 128), true},
+		{"u1", true}, {"alice@example.com", true}, {"a-b_c.d:e", true}, {"auth0|5f7c8ec7c33c6c004bbafe82", true}, {strings.Repeat("u", 128), true},
 		{"", false}, {strings.Repeat("u", 129), false}, {"a/b", false}, {"é", false}, {"a b", false}, {"cart-$all", false},
 	} {
 		err := ValidateUserID(tt.id)

@@ -34,9 +34,9 @@ const (
 	MaxHeaderLength = 256
 )
 
-// DefaultPrincipal is recorded when the request names nobody: the gateway in
-// front of the service is trusted to set x-principal, so a missing one means
-// an internal or anonymous caller.
+// DefaultPrincipal is recorded when the envelope names nobody. The gRPC
+// layer always passes the verified caller, so only a caller of the Handler
+// that authenticates nobody (a test, a tool) records it.
 const DefaultPrincipal = "anonymous"
 
 // Options tune a Handler; the zero value means the defaults.

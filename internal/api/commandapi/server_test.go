@@ -74,7 +74,7 @@ func TestCommandServerHappyPath(t *testing.T) {
 		"a": {CurrencyCode: "EUR", Units: 1, Nanos: 250_000_000}, "b": eur(3), "c": eur(1),
 	})}))
 	ctx := metadata.AppendToOutgoingContext(grpctest.Context(t),
-		rpc.HeaderPrincipal, "alice", rpc.HeaderCorrelationID, "corr-1", rpc.HeaderCausationID, "cause-1")
+		auth.InsecurePrincipalHeader, "alice", rpc.HeaderCorrelationID, "corr-1", rpc.HeaderCausationID, "cause-1")
 
 	add, err := c.AddItem(ctx, &cartv1.AddItemRequest{UserId: "u", ProductId: "a", Quantity: 2,
 		UnitPrice: &cartv1.Money{CurrencyCode: "EUR", Units: 1, Nanos: 250_000_000}, ExpectedVersion: version(-1), Reason: "first"})

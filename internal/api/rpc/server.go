@@ -78,9 +78,9 @@ func GracefulStop(srv *grpc.Server, hs *health.Server, timeout time.Duration) {
 	}
 }
 
-// Header names of the request metadata that feeds the audit trail.
+// Header names of the request metadata that feeds the audit trail (who
+// acted comes from the token, see package auth).
 const (
-	HeaderPrincipal     = "x-principal"
 	HeaderCorrelationID = "x-correlation-id"
 	HeaderCausationID   = "x-causation-id"
 )

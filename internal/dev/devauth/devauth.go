@@ -2,7 +2,7 @@
 // signing key and the JWKS publishing it, kept under a data directory, and
 // tokens minted with them. Services started with
 //
-//	--jwks <dir>/jwks.json --issuer cart-dev --audience cart
+//	--auth-jwks <dir>/jwks.json --auth-issuer cart-dev --auth-audience cart
 //
 // (see Minter.VerifierConfig) then authenticate callers for real, so local
 // runs exercise the same code path as production instead of

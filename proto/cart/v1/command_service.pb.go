@@ -24,9 +24,9 @@ const (
 // AddItemRequest asks to add quantity of product_id to user_id's cart.
 type AddItemRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The cart's owner: 1-128 of letters, digits and -_.:@
+	// The cart's owner: 1-128 of letters, digits and -_.:@|
 	UserId string `protobuf:"bytes,1,opt,name=user_id,json=userId,proto3" json:"user_id,omitempty"`
-	// The product: 1-128 of letters, digits and -_.:@
+	// The product: 1-128 of letters, digits and -_.:@|
 	ProductId string `protobuf:"bytes,2,opt,name=product_id,json=productId,proto3" json:"product_id,omitempty"`
 	// How many to add, 1-99; the line's total quantity must stay within 1-99.
 	Quantity int32 `protobuf:"varint,3,opt,name=quantity,proto3" json:"quantity,omitempty"`

@@ -43,9 +43,10 @@ const (
 //     window in which duplicates are recognised.
 //   - reason: free text recorded in the audit trail (why the change was made).
 //
-// Who made the change is taken from the x-principal request header (set by the
-// trusted gateway in front of the service), correlation and causation IDs from
-// the x-correlation-id and x-causation-id headers.
+// Every call needs a bearer token ("authorization: Bearer <JWT>"). Who made
+// the change is the token's verified subject (with a service token of scope
+// cart:any, also the user it acted for); correlation and causation IDs come
+// from the x-correlation-id and x-causation-id headers.
 type CartCommandServiceClient interface {
 	// AddItem puts quantity more of a product into the cart at the catalog's
 	// current unit price. If unit_price (the price the app showed) is set and is
@@ -144,9 +145,10 @@ func (c *cartCommandServiceClient) CheckoutCart(ctx context.Context, in *Checkou
 //     window in which duplicates are recognised.
 //   - reason: free text recorded in the audit trail (why the change was made).
 //
-// Who made the change is taken from the x-principal request header (set by the
-// trusted gateway in front of the service), correlation and causation IDs from
-// the x-correlation-id and x-causation-id headers.
+// Every call needs a bearer token ("authorization: Bearer <JWT>"). Who made
+// the change is the token's verified subject (with a service token of scope
+// cart:any, also the user it acted for); correlation and causation IDs come
+// from the x-correlation-id and x-causation-id headers.
 type CartCommandServiceServer interface {
 	// AddItem puts quantity more of a product into the cart at the catalog's
 	// current unit price. If unit_price (the price the app showed) is set and is

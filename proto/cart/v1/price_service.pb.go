@@ -24,7 +24,7 @@ const (
 // GetPricesRequest names the products to price.
 type GetPricesRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The products, each 1-128 of letters, digits and -_.:@; at most 100 per
+	// The products, each 1-128 of letters, digits and -_.:@|; at most 100 per
 	// call (a cart has at most 50 lines). A product named twice is priced once.
 	ProductIds    []string `protobuf:"bytes,1,rep,name=product_ids,json=productIds,proto3" json:"product_ids,omitempty"`
 	unknownFields protoimpl.UnknownFields
