@@ -5,6 +5,8 @@ import (
 	"errors"
 	"log/slog"
 	"strings"
+	"sync/atomic"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -56,7 +58,15 @@ type Authenticator struct {
 	insecure       bool
 	log            *slog.Logger
 	openReflection bool
+	// lastHealthWarning is when insecure mode was last logged on a health
+	// call (unix nanoseconds), to repeat the warning where operators look
+	// without a line per probe.
+	lastHealthWarning atomic.Int64
 }
+
+// insecureHealthWarningEvery spaces the insecure mode's warnings on health
+// calls: probes come every few seconds, the warning once a minute.
+const insecureHealthWarningEvery = time.Minute
 
 // New returns an Authenticator that lets a call through only with a bearer
 // token v accepts (except health, and reflection if opened). A nil v is a
@@ -155,6 +165,9 @@ func (a *Authenticator) open(method string) bool {
 // with the one generic message.
 func (a *Authenticator) authenticate(ctx context.Context, method string) (context.Context, error) {
 	if a.open(method) {
+		if a.insecure && strings.HasPrefix(method, healthPrefix) {
+			a.warnOnHealth(ctx)
+		}
 		return ctx, nil
 	}
 	md, _ := metadata.FromIncomingContext(ctx)
@@ -176,6 +189,19 @@ func (a *Authenticator) authenticate(ctx context.Context, method string) (contex
 		return nil, status.Error(codes.Unauthenticated, unauthenticatedMessage)
 	}
 	return NewContext(ctx, p), nil
+}
+
+// warnOnHealth repeats the insecure mode's warning when health is checked
+// (at most once per insecureHealthWarningEvery), so that a service left
+// without authentication keeps saying so wherever it is probed, not only in
+// a start-up line long scrolled away.
+func (a *Authenticator) warnOnHealth(ctx context.Context) {
+	now := time.Now().UnixNano()
+	last := a.lastHealthWarning.Load()
+	if last != 0 && now-last < int64(insecureHealthWarningEvery) || !a.lastHealthWarning.CompareAndSwap(last, now) {
+		return
+	}
+	a.log.WarnContext(ctx, "auth: INSECURE MODE (--insecure-no-auth): this service accepts every caller with every scope")
 }
 
 // reject logs why a call was refused: a missing token at debug (scanners and

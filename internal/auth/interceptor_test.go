@@ -315,6 +315,23 @@ func TestInsecure(t *testing.T) {
 	query := cartv1.NewCartQueryServiceClient(cc)
 	admin := cartv1.NewCartAdminServiceClient(cc)
 
+	// The warning comes again on health, where operators look, but not
+	// on every probe.
+	hc := healthpb.NewHealthClient(cc)
+	for i := range 3 {
+		before := strings.Count(logs.String(), "INSECURE")
+		if _, err := hc.Check(context.Background(), &healthpb.HealthCheckRequest{}); err != nil {
+			t.Fatalf("health Check: %v", err)
+		}
+		want := 0
+		if i == 0 {
+			want = 1
+		}
+		if got := strings.Count(logs.String(), "INSECURE") - before; got != want {
+			t.Errorf("health check %d logged the insecure warning %d times, want %d:\n%s", i+1, got, want, logs.String())
+		}
+	}
+
 	tests := []struct {
 		name          string
 		md            []string

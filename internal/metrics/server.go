@@ -47,7 +47,10 @@ func (m *Metrics) Handler(withPprof bool) http.Handler {
 // service's lifecycle: a listener that fails is logged, not fatal, since
 // the service keeps answering without its metrics.
 func Serve(ctx context.Context, lis net.Listener, h http.Handler, log *slog.Logger) {
-	srv := &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: readHeaderTimeout,
+		// Failed handshakes (a plaintext scraper on a TLS listener) are
+		// the caller's problem: the service's log at debug, not stderr.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(lis) }()
 	log.Info("serving", "api", "metrics", "addr", lis.Addr().String())

@@ -165,7 +165,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 				return fmt.Errorf("query-svc: admin listen: %w", err)
 			}
 		}
-		adminSrv, adminHS := rpc.NewServer(log.With("component", "admin-grpc"), sec, tracing.ServerOptions(tp)...)
+		adminSrv, adminHS := rpc.NewServer(log.With("component", "admin-grpc"), sec, append(cfg.ServerOptions(), tracing.ServerOptions(tp)...)...)
 		cartv1.RegisterCartAdminServiceServer(adminSrv, adminapi.New(ops, log.With("component", "admin")))
 		m.InitializeServer(adminSrv)
 		// The admin server stops first: an operation in flight is abandoned

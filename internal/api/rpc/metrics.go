@@ -1,11 +1,13 @@
 package rpc
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 
 	"github.com/acme/cart/internal/cli"
+	"github.com/acme/cart/internal/tlsconfig"
 )
 
 // metricsFlags defines --metrics-listen and --pprof, the same on both
@@ -43,17 +45,31 @@ func (c ServerConfig) metricsAddr() string {
 
 // BindMetrics returns the metrics listener: the one given, a new one on
 // MetricsListen, or nil when metrics are off. Binding before serving makes
-// a port in use fail the start, like the API's own.
+// a port in use fail the start, like the API's own. With --tls-cert the
+// listener speaks the same TLS as the API (and with --tls-client-ca wants
+// the same client certificates, so Prometheus scrapes with one): no
+// listener of a service is plaintext once TLS is on.
 func (c ServerConfig) BindMetrics() (net.Listener, error) {
+	var lis net.Listener
 	switch {
 	case c.MetricsListener != nil:
-		return c.MetricsListener, nil
+		lis = c.MetricsListener
 	case c.MetricsListen == "":
 		return nil, nil
+	default:
+		var err error
+		if lis, err = net.Listen("tcp", c.MetricsListen); err != nil {
+			return nil, fmt.Errorf("metrics listen: %w", err)
+		}
 	}
-	lis, err := net.Listen("tcp", c.MetricsListen)
+	if c.Security.TLSCert == "" {
+		return lis, nil
+	}
+	cfg, err := tlsconfig.Server(c.Security.TLSCert, c.Security.TLSKey, c.Security.TLSClientCA)
 	if err != nil {
-		return nil, fmt.Errorf("metrics listen: %w", err)
+		_ = lis.Close()
+		return nil, fmt.Errorf("metrics listen: tls: %w", err)
 	}
-	return lis, nil
+	cfg.NextProtos = []string{"http/1.1"}
+	return tls.NewListener(lis, cfg), nil
 }
