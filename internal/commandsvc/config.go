@@ -43,8 +43,10 @@ type Config struct {
 	CatalogFile  string
 	PriceService string
 	// PriceServiceCA, if set, makes the PriceService connection TLS,
-	// trusting this CA bundle.
-	PriceServiceCA string
+	// trusting this CA bundle; PriceServiceCert and PriceServiceKey then
+	// present a client certificate (mTLS), re-read when the files change.
+	PriceServiceCA                    string
+	PriceServiceCert, PriceServiceKey string
 	// PriceTimeout bounds one price lookup (0: DefaultPriceTimeout).
 	PriceTimeout time.Duration
 	// Catalog, if set, is used as is (the local stack and tests).
@@ -105,6 +107,15 @@ func (c Config) Validate() error {
 			errs = append(errs, err)
 		}
 	}
+	if (c.PriceServiceCert == "") != (c.PriceServiceKey == "") {
+		errs = append(errs, errors.New("price-service-cert and price-service-key: give both or neither"))
+	}
+	if c.PriceServiceCert != "" && c.PriceServiceCA == "" {
+		errs = append(errs, errors.New("price-service-cert: needs --price-service-ca (a client certificate is only sent over TLS)"))
+	}
+	if (c.PriceServiceCA != "" || c.PriceServiceCert != "") && c.PriceService == "" {
+		errs = append(errs, errors.New("price-service-ca, price-service-cert: need --price-service"))
+	}
 	if c.PriceTimeout < 0 {
 		errs = append(errs, fmt.Errorf("price-timeout %v: must not be negative", c.PriceTimeout))
 	}
@@ -124,6 +135,8 @@ func (c Config) LogValue() slog.Value {
 		slog.Int("snapshot_every", c.SnapshotEvery),
 		slog.String("catalog", c.CatalogFile),
 		slog.String("price_service", c.PriceService),
+		slog.Bool("price_service_tls", c.PriceServiceCA != ""),
+		slog.Bool("price_service_mtls", c.PriceServiceCert != ""),
 		slog.Duration("price_timeout", c.PriceTimeout),
 		slog.Float64("rate_limit", c.RateLimit.PerSecond),
 		slog.Int("rate_burst", c.RateLimit.Burst),
@@ -145,6 +158,9 @@ func (c *Config) Flags(fs *cli.FlagSet) {
 	fs.StringVar(&c.PriceService, "price-service", "CART_PRICE_SERVICE", "", "host:port of a cart.v1.PriceService")
 	fs.StringVar(&c.PriceServiceCA, "price-service-ca", "CART_PRICE_SERVICE_CA", "",
 		"PEM CA bundle: reach --price-service over TLS, trusting it")
+	fs.StringVar(&c.PriceServiceCert, "price-service-cert", "CART_PRICE_SERVICE_CERT", "",
+		"PEM client certificate presented to --price-service (mTLS; with --price-service-key and --price-service-ca)")
+	fs.StringVar(&c.PriceServiceKey, "price-service-key", "CART_PRICE_SERVICE_KEY", "", "PEM private key of --price-service-cert")
 	fs.DurationVar(&c.PriceTimeout, "price-timeout", "CART_PRICE_TIMEOUT", DefaultPriceTimeout, "longest a price lookup may take")
 	fs.Float64Var(&c.RateLimit.PerSecond, "rate-limit", "CART_RATE_LIMIT", DefaultRatePerSecond,
 		"commands per second per principal (token bucket); 0: off")

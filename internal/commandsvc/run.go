@@ -142,7 +142,7 @@ func openCatalog(cfg Config, tp trace.TracerProvider, log *slog.Logger) (command
 	default:
 		creds := insecure.NewCredentials()
 		if cfg.PriceServiceCA != "" {
-			tc, err := tlsconfig.Client(cfg.PriceServiceCA, "", "")
+			tc, err := tlsconfig.Client(cfg.PriceServiceCA, cfg.PriceServiceCert, cfg.PriceServiceKey)
 			if err != nil {
 				return nil, nil, fmt.Errorf("price service: %w", err)
 			}
