@@ -19,9 +19,11 @@ type ProjectionState struct {
 	// Checkpoint is the commit position of the live projector's stored
 	// checkpoint (0 before it has one).
 	Checkpoint func() uint64
-	// Lag is how far the read model is behind the log: in events (head of
-	// the log against what the read model holds) and in time (how old the
-	// oldest event not applied yet is); zero when caught up.
+	// Lag is how far the read model is behind the log: in events, a lower
+	// bound (the events delivered but not stored yet, plus one when the
+	// head of the log lies beyond them, since positions cannot count the
+	// events in between), and in time (how old the oldest event not
+	// applied yet is); zero when caught up.
 	Lag func() (events int64, behind time.Duration)
 	// Parked counts the events in the parking lot now (what an operator
 	// has to replay or dismiss), not those parked since start.
@@ -93,7 +95,7 @@ func (m *Metrics) ProjectionGauges(st ProjectionState) {
 		m.reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "cart_projection_lag_events",
-				Help: "Events in the log that the read model does not reflect yet.",
+				Help: "At least this many cart events in the log are not reflected by the read model yet: those delivered to the projector but not stored, plus one when the head of the log lies beyond them (a lower bound: the events not delivered yet count as one in all); 0 when caught up.",
 			}, func() float64 { n, _ := st.Lag(); return float64(n) }),
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 				Name: "cart_projection_lag_seconds",
