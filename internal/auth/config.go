@@ -53,6 +53,11 @@ type Config struct {
 	Now func() time.Time
 	// Logger receives key refreshes and their failures; nil discards.
 	Logger *slog.Logger
+	// VerifiedCacheSize bounds how many verified tokens are remembered so
+	// that a client's next calls with the same token skip the signature
+	// check (see verifiedCache); 0 means DefaultVerifiedCacheSize,
+	// negative turns the cache off.
+	VerifiedCacheSize int
 }
 
 // Validate reports every problem of c at once.
@@ -114,6 +119,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.VerifiedCacheSize == 0 {
+		c.VerifiedCacheSize = DefaultVerifiedCacheSize
 	}
 	return c
 }

@@ -2,6 +2,7 @@ package auth
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -50,6 +51,9 @@ type Verifier struct {
 	log *slog.Logger
 
 	keys atomic.Pointer[keySet]
+	// verified remembers tokens that passed, under the key set they were
+	// checked with (see verifiedCache).
+	verified *verifiedCache
 
 	// refreshMu serializes re-reads of the JWKS and guards lastAttempt.
 	refreshMu   sync.Mutex
@@ -65,7 +69,7 @@ func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 		return nil, fmt.Errorf("auth config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	v := &Verifier{cfg: cfg, log: cfg.Logger}
+	v := &Verifier{cfg: cfg, log: cfg.Logger, verified: newVerifiedCache(cfg.VerifiedCacheSize)}
 	if isURL(cfg.JWKS) {
 		v.src = urlSource{url: cfg.JWKS, client: cfg.HTTPClient, maxAge: cfg.MaxKeyAge}
 	} else {
@@ -98,28 +102,49 @@ func (v *Verifier) verify(ctx context.Context, token string) (Principal, error) 
 	if len(token) > maxTokenBytes {
 		return Principal{}, fmt.Errorf("token longer than %d bytes", maxTokenBytes)
 	}
-	alg, kid, err := peekHeader(token)
+	// The key set is brought up to date first (a changed file, keys past
+	// their age), so that a cached answer never outlives a withdrawn key.
+	ks := v.currentKeys(ctx)
+	h := sha256.Sum256([]byte(token))
+	now := v.cfg.Now()
+	if p, ok := v.verified.get(h, ks, now, v.cfg.Leeway); ok {
+		return p, nil
+	}
+	p, nbf, err := v.check(ctx, token)
 	if err != nil {
 		return Principal{}, err
+	}
+	// Remembered under the set current now: if a refresh for an unknown
+	// kid replaced ks meanwhile, the entry is under the set that knows it.
+	v.verified.put(h, verifiedEntry{p: p, notBefore: nbf, keys: v.keys.Load()}, now)
+	return p, nil
+}
+
+// check verifies token fully: header, key, signature and claims. It returns
+// the principal and the token's nbf (zero if none).
+func (v *Verifier) check(ctx context.Context, token string) (Principal, time.Time, error) {
+	alg, kid, err := peekHeader(token)
+	if err != nil {
+		return Principal{}, time.Time{}, err
 	}
 	switch alg {
 	case algRS256, algES256, algEdDSA:
 	default:
-		return Principal{}, fmt.Errorf("algorithm %q not accepted", alg)
+		return Principal{}, time.Time{}, fmt.Errorf("algorithm %q not accepted", alg)
 	}
 	if kid == "" {
-		return Principal{}, errors.New("no kid in header")
+		return Principal{}, time.Time{}, errors.New("no kid in header")
 	}
 	key, err := v.key(ctx, kid)
 	if err != nil {
-		return Principal{}, err
+		return Principal{}, time.Time{}, err
 	}
 	if key.alg != alg {
-		return Principal{}, fmt.Errorf("algorithm %q does not match key %q (%s)", alg, kid, key.alg)
+		return Principal{}, time.Time{}, fmt.Errorf("algorithm %q does not match key %q (%s)", alg, kid, key.alg)
 	}
 	sigAlg, ok := jwa.LookupSignatureAlgorithm(alg)
 	if !ok {
-		return Principal{}, fmt.Errorf("algorithm %q unknown to the library", alg)
+		return Principal{}, time.Time{}, fmt.Errorf("algorithm %q unknown to the library", alg)
 	}
 	tok, err := jwt.ParseString(token,
 		jwt.WithKey(sigAlg, key.raw),
@@ -133,22 +158,23 @@ func (v *Verifier) verify(ctx context.Context, token string) (Principal, error) 
 		jwt.WithClock(jwt.ClockFunc(v.cfg.Now)),
 	)
 	if err != nil {
-		return Principal{}, err
+		return Principal{}, time.Time{}, err
 	}
 	sub, _ := tok.Subject()
 	if sub == "" {
-		return Principal{}, errors.New("empty sub")
+		return Principal{}, time.Time{}, errors.New("empty sub")
 	}
 	var scopes []string
 	if tok.Has("scope") {
 		var s string
 		if err := tok.Get("scope", &s); err != nil {
-			return Principal{}, fmt.Errorf("scope claim is not a string: %w", err)
+			return Principal{}, time.Time{}, fmt.Errorf("scope claim is not a string: %w", err)
 		}
 		scopes = parseScopes(s)
 	}
 	exp, _ := tok.Expiration()
-	return Principal{Subject: sub, Scopes: scopes, ExpiresAt: exp}, nil
+	nbf, _ := tok.NotBefore()
+	return Principal{Subject: sub, Scopes: scopes, ExpiresAt: exp}, nbf, nil
 }
 
 // peekHeader reads alg and kid from the protected header of a compact JWS,
@@ -175,9 +201,8 @@ func peekHeader(token string) (alg, kid string, err error) {
 	return a.String(), kid, nil
 }
 
-// key returns the key named kid, re-reading the JWKS when the source changed
-// or the kid is unknown (key rotation), at most once per MinRefreshInterval.
-func (v *Verifier) key(ctx context.Context, kid string) (publicKey, error) {
+// currentKeys returns the key set, re-read first when the source changed.
+func (v *Verifier) currentKeys(ctx context.Context) *keySet {
 	ks := v.keys.Load()
 	if v.src.changed(ks, v.cfg.Now()) {
 		// A changed file is the operator's doing, not a caller's: re-read
@@ -189,6 +214,14 @@ func (v *Verifier) key(ctx context.Context, kid string) (publicKey, error) {
 		v.refresh(ctx, "changed", !isFile, false, func(cur *keySet) bool { return cur != ks })
 		ks = v.keys.Load()
 	}
+	return ks
+}
+
+// key returns the key named kid from the current set, re-reading the JWKS
+// when the kid is unknown (key rotation), at most once per
+// MinRefreshInterval.
+func (v *Verifier) key(ctx context.Context, kid string) (publicKey, error) {
+	ks := v.keys.Load()
 	if k, ok := ks.keys[kid]; ok {
 		return k, nil
 	}

@@ -31,6 +31,8 @@ type config struct {
 	VisibilityOps int
 	WaitTimeout   time.Duration
 	JSON          bool
+	// CPUProfile, if set, is where the run's CPU profile is written.
+	CPUProfile string
 
 	// Phases selects what runs: "api" (the scenarios through the whole
 	// stack), "ratios" (command-svc against the no-op floor), "readside"
@@ -119,6 +121,7 @@ Usage: cartbench [flags]
 	fs.IntVar(&c.VisibilityOps, "visibility-ops", visOps, "at most this many measurements per visibility scenario (env CARTBENCH_VISIBILITY_OPS)")
 	fs.DurationVar(&c.WaitTimeout, "wait-timeout", wait, "bound of the history seeding and of waiting for the read model to catch up (env CARTBENCH_WAIT_TIMEOUT)")
 	fs.BoolVar(&c.JSON, "json", false, "print the report as JSON instead of a table")
+	fs.StringVar(&c.CPUProfile, "cpuprofile", "", "write a CPU profile of the whole run (benchmark, in-process services and stores) to this file")
 	fs.BoolVar(&c.ESDBInMemory, "esdb-in-memory", inMem, "in-process stack: keep events in memory instead of an fsynced log on disk (env CARTBENCH_ESDB_IN_MEMORY)")
 	fs.IntVar(&c.SnapshotEvery, "snapshot-every", snap, "in-process stack: command-svc snapshot interval, 0 for its default, -1 for none (env CARTBENCH_SNAPSHOT_EVERY)")
 	fs.StringVar(&c.DataDir, "data-dir", envString("CARTBENCH_DATA_DIR", ""), "in-process stack: where the stores keep data; empty for a temporary directory removed at exit (env CARTBENCH_DATA_DIR)")

@@ -28,6 +28,7 @@
 //	go run ./cmd/dev/cartbench --duration 10s --concurrency 16 --json
 //	go run ./cmd/dev/cartbench --phases readside --scale 1000,10000 --replay-events 100000
 //	go run ./cmd/dev/cartbench --phases api --command-addr 127.0.0.1:50051 --query-addr 127.0.0.1:50052
+//	go run ./cmd/dev/cartbench --phases ratios --cpuprofile cpu.prof   # then go tool pprof -top cpu.prof
 package main
 
 import (
@@ -36,6 +37,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"time"
@@ -68,6 +70,22 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) (err erro
 		},
 	}
 	runID := "cb-" + uuid.NewString()[:8]
+	if cfg.CPUProfile != "" {
+		// The in-process services and stores are in the profile too: it
+		// shows where a command's time goes on both sides of the wire.
+		f, err := os.Create(cfg.CPUProfile)
+		if err != nil {
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			f.Close()
+			return fmt.Errorf("cpuprofile: %w", err)
+		}
+		defer func() {
+			pprof.StopCPUProfile()
+			err = errors.Join(err, f.Close())
+		}()
+	}
 	var runErr error
 	if cfg.Phases["api"] {
 		runErr = runAPI(ctx, cfg, stderr, runID, &rep)

@@ -1,0 +1,4 @@
+package auth
+
+// VerifiedCacheLen exposes the cache's size to the tests of its bound.
+func VerifiedCacheLen(v *Verifier) int { return v.verified.len() }
