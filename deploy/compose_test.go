@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -14,12 +15,22 @@ import (
 	"github.com/compose-spec/compose-go/v2/types"
 	appsv1 "k8s.io/api/apps/v1"
 
+	"github.com/acme/cart/internal/catalog/filecatalog"
+	"github.com/acme/cart/internal/dev/devauth"
 	"github.com/acme/cart/internal/testing/realstores"
 )
 
 // loadCompose loads compose files the way `docker compose` does (schema
-// validation, interpolation, merging, !override), with every profile on.
+// validation, interpolation, merging, !override), with every profile on and
+// nothing from this machine's environment.
 func loadCompose(t *testing.T, files ...string) *types.Project {
+	t.Helper()
+	return loadComposeEnv(t, nil, files...)
+}
+
+// loadComposeEnv is loadCompose with env ("KEY=value") as the shell's
+// environment, for ${VAR} interpolation.
+func loadComposeEnv(t *testing.T, env []string, files ...string) *types.Project {
 	t.Helper()
 	dir := deployDir(t)
 	var paths []string
@@ -29,8 +40,9 @@ func loadCompose(t *testing.T, files ...string) *types.Project {
 	opts, err := cli.NewProjectOptions(paths,
 		cli.WithWorkingDirectory(dir),
 		cli.WithProfiles([]string{"observability"}),
-		// Only the files themselves: nothing from this machine's environment.
-		cli.WithEnv(nil),
+		// Only the files themselves and env: nothing from this machine's
+		// environment.
+		cli.WithEnv(env),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -51,7 +63,7 @@ var publicPorts = map[uint32]bool{50051: true, 50052: true}
 // TestCompose loads deploy/docker-compose.yml and checks what it runs.
 func TestCompose(t *testing.T) {
 	p := loadCompose(t, "docker-compose.yml")
-	want := []string{"eventstore", "mongo", "command-svc", "query-svc", "prometheus", "grafana", "jaeger"}
+	want := []string{"carttoken", "eventstore", "mongo", "command-svc", "query-svc", "prometheus", "grafana", "jaeger"}
 	for _, name := range want {
 		if _, ok := p.Services[name]; !ok {
 			t.Errorf("no service %s", name)
@@ -90,7 +102,11 @@ func TestCompose(t *testing.T) {
 		}
 		if _, ok := grpcPort[name]; ok {
 			checkComposeService(t, name, s, stages)
+			checkComposeStarts(t, p, name, s)
 		}
+	}
+	if ct, ok := p.Services["carttoken"]; ok {
+		checkComposeCarttoken(t, ct, stages)
 	}
 
 	// Images shared with the real-engine tests: the same release lines.
@@ -211,5 +227,165 @@ func TestStoreImagesAgree(t *testing.T) {
 	}
 	if c, k := loadCompose(t, "docker-compose.yml", "docker-compose.kurrentdb.yml").Services["eventstore"].Image, k8sImage("overlays/kurrentdb"); c != k {
 		t.Errorf("KurrentDB: compose %s, k8s %s", c, k)
+	}
+}
+
+// composeEnv is the environment a compose service's container sees: its
+// image's ENV (the Dockerfile target it builds), then its environment.
+func composeEnv(t *testing.T, s types.ServiceConfig) map[string]string {
+	t.Helper()
+	env := map[string]string{}
+	if s.Build != nil && s.Build.Target != "" {
+		env = imageEnv(t, s.Build.Target)
+	}
+	for k, v := range s.Environment {
+		if v != nil {
+			env[k] = *v
+		}
+	}
+	return env
+}
+
+// mountOf returns the mount of s that holds the container path p (the one
+// with the longest target) and p relative to that target.
+func mountOf(s types.ServiceConfig, p string) (types.ServiceVolumeConfig, string, bool) {
+	var best types.ServiceVolumeConfig
+	var rel string
+	found := false
+	for _, v := range s.Volumes {
+		r, err := filepath.Rel(v.Target, p)
+		if err != nil || r == ".." || strings.HasPrefix(r, "../") {
+			continue
+		}
+		if !found || len(v.Target) > len(best.Target) {
+			best, rel, found = v, r, true
+		}
+	}
+	return best, rel, found
+}
+
+// checkComposeStarts parses and validates the configuration compose gives
+// command-svc or query-svc with the service's own code, as its main would
+// at start, and checks the trust boundary: JWT verification with a JWKS file
+// that the carttoken service writes into a volume mounted read-only here,
+// with the issuer and audience of the tokens it mints; and, for
+// command-svc, a catalog that loads.
+func checkComposeStarts(t *testing.T, p *types.Project, name string, s types.ServiceConfig) {
+	t.Helper()
+	what := "service " + name
+	env := composeEnv(t, s)
+	cfg, err := parseService(name, s.Command, func(k string) string { return env[k] })
+	if err != nil {
+		t.Errorf("%s would refuse to start: %v", what, err)
+	}
+	sec := cfg.Server.Security
+	if sec.InsecureNoAuth {
+		t.Errorf("%s: CART_INSECURE_NO_AUTH: compose must verify tokens", what)
+	}
+	switch {
+	case sec.AuthJWKS == "":
+		t.Errorf("%s: no CART_AUTH_JWKS", what)
+	case strings.Contains(sec.AuthJWKS, "://"):
+		t.Errorf("%s: CART_AUTH_JWKS %q: want the JWKS file carttoken writes", what, sec.AuthJWKS)
+	default:
+		checkComposeJWKS(t, p, what, s, sec.AuthJWKS)
+	}
+	if sec.AuthIssuer != devauth.Issuer || sec.AuthAudience != devauth.Audience {
+		t.Errorf("%s: issuer %q, audience %q: the tokens carttoken mints carry %q and %q",
+			what, sec.AuthIssuer, sec.AuthAudience, devauth.Issuer, devauth.Audience)
+	}
+	if name == "command-svc" && cfg.Command.PriceService == "" {
+		checkComposeCatalog(t, what, s, cfg.Command.CatalogFile)
+	}
+}
+
+// checkComposeJWKS checks that jwks, a path in service s, is on a named
+// volume mounted read-only, at the same place in it where carttoken writes
+// its JWKS, and that s starts only after carttoken succeeded.
+func checkComposeJWKS(t *testing.T, p *types.Project, what string, s types.ServiceConfig, jwks string) {
+	t.Helper()
+	m, rel, ok := mountOf(s, jwks)
+	if !ok || m.Type != types.VolumeTypeVolume || !m.ReadOnly {
+		t.Errorf("%s: JWKS %s must lie on a named volume mounted read-only, got %+v", what, jwks, m)
+		return
+	}
+	ct, ok := p.Services["carttoken"]
+	if !ok {
+		t.Errorf("%s: no carttoken service writes the JWKS", what)
+		return
+	}
+	dataDir := composeEnv(t, ct)["CART_DATA_DIR"]
+	written := path.Join(dataDir, "auth", devauth.JWKSFileName) // as cmd/dev/carttoken lays it out
+	cm, crel, ok := mountOf(ct, written)
+	if dataDir == "" || !ok || cm.Type != types.VolumeTypeVolume || cm.ReadOnly || cm.Source != m.Source || crel != rel {
+		t.Errorf("%s: reads %s (volume %s, %s); carttoken writes %s (volume %s, %s, read-only %v)",
+			what, jwks, m.Source, rel, written, cm.Source, crel, cm.ReadOnly)
+	}
+	if dep, ok := s.DependsOn["carttoken"]; !ok || dep.Condition != types.ServiceConditionCompletedSuccessfully {
+		t.Errorf("%s: must depend on carttoken with condition %s (the JWKS must exist at start)", what, types.ServiceConditionCompletedSuccessfully)
+	}
+}
+
+// checkComposeCatalog checks that the catalog file is on a read-only bind
+// mount of a file in the repository that the file catalog accepts.
+func checkComposeCatalog(t *testing.T, what string, s types.ServiceConfig, file string) {
+	t.Helper()
+	m, rel, ok := mountOf(s, file)
+	if file == "" || !ok || m.Type != types.VolumeTypeBind || !m.ReadOnly {
+		t.Errorf("%s: catalog %q must lie on a read-only bind mount", what, file)
+		return
+	}
+	b, err := os.ReadFile(filepath.Join(m.Source, rel))
+	if err != nil {
+		t.Errorf("%s: catalog: %v", what, err)
+		return
+	}
+	prices, err := filecatalog.Parse(b)
+	if err != nil || len(prices) == 0 {
+		t.Errorf("%s: catalog %s: %d prices, %v", what, filepath.Join(m.Source, rel), len(prices), err)
+	}
+}
+
+// checkComposeCarttoken checks the one-shot service that makes the dev key
+// and JWKS: the Dockerfile's carttoken target, hardened like the services,
+// no network, and a command that makes the key (a -sub, so it mints).
+func checkComposeCarttoken(t *testing.T, s types.ServiceConfig, stages []string) {
+	t.Helper()
+	if s.Build == nil || s.Build.Target != "carttoken" || !slices.Contains(stages, "carttoken") {
+		t.Error("carttoken: must build the Dockerfile's carttoken target")
+	}
+	if !slices.Contains(s.Command, "-sub") {
+		t.Errorf("carttoken: command %v mints nothing, so makes no key", s.Command)
+	}
+	if !s.ReadOnly || !slices.Contains(s.CapDrop, "ALL") || !slices.Contains(s.SecurityOpt, "no-new-privileges:true") || s.NetworkMode != "none" {
+		t.Error("carttoken: want read_only, cap_drop ALL, no-new-privileges, network_mode none")
+	}
+	if len(s.Profiles) > 0 || len(s.Ports) > 0 {
+		t.Errorf("carttoken: profiles %v, ports %v: it must run with the services and publish nothing", s.Profiles, s.Ports)
+	}
+	if r := s.Restart; r != "" && r != "no" {
+		t.Errorf("carttoken: restart %q on a one-shot", r)
+	}
+}
+
+// TestComposeTracingOptIn: traces are exported only when asked for, and
+// then to the observability profile's Jaeger over OTLP/HTTP.
+func TestComposeTracingOptIn(t *testing.T) {
+	off := loadCompose(t, "docker-compose.yml")
+	on := loadComposeEnv(t, []string{"OTEL_EXPORTER_OTLP_ENDPOINT=http://jaeger:4318"}, "docker-compose.yml")
+	for svc := range grpcPort {
+		if v := off.Services[svc].Environment["OTEL_EXPORTER_OTLP_ENDPOINT"]; v != nil && *v != "" {
+			t.Errorf("%s: OTEL_EXPORTER_OTLP_ENDPOINT=%q by default; tracing must be opt-in", svc, *v)
+		}
+		v := on.Services[svc].Environment["OTEL_EXPORTER_OTLP_ENDPOINT"]
+		if v == nil || *v != "http://jaeger:4318" {
+			t.Errorf("%s: OTEL_EXPORTER_OTLP_ENDPOINT from the shell is not passed on", svc)
+		}
+		if p := on.Services[svc].Environment["OTEL_EXPORTER_OTLP_PROTOCOL"]; p == nil || *p != "http/protobuf" {
+			t.Errorf("%s: OTEL_EXPORTER_OTLP_PROTOCOL must be http/protobuf (port 4318)", svc)
+		}
+	}
+	if j, ok := on.Services["jaeger"]; !ok || !slices.Contains(j.Profiles, "observability") {
+		t.Error("no jaeger service in the observability profile")
 	}
 }

@@ -2,8 +2,10 @@
 // or a cluster: the Kubernetes manifests decode strictly into the API types
 // and keep the hardening rules, every kustomization builds, the compose
 // files load with the compose-spec library, the Dockerfile pins its bases,
+// the services would start with the configuration compose and the
+// Kubernetes overlays give them (parsed and validated by their own code),
 // and the alert rules and dashboard use only the metrics the services
-// export (promtool checks the PromQL when it is installed: make lint-deploy).
+// register (promtool checks the PromQL when it is installed: make lint-deploy).
 package deploy_test
 
 import (
@@ -15,72 +17,39 @@ import (
 	"time"
 )
 
-// The services' configuration contract: every CART_* variable a deployment
-// file sets must be one of these, for the service it sets it on.
+// The ports the deployment files use: the gRPC port of each service, and
+// the ports that must stay private.
 var (
-	commonEnv = []string{
-		"CART_ESDB_URL", "CART_SHUTDOWN_TIMEOUT", "CART_HEALTH_INTERVAL",
-		"CART_LOG_LEVEL", "CART_LOG_FORMAT", "CART_METRICS_LISTEN", "CART_DRAIN",
-		"CART_AUTH_JWKS", "CART_AUTH_ISSUER", "CART_AUTH_AUDIENCE",
-		"CART_TLS_CERT", "CART_TLS_KEY", "CART_TLS_CLIENT_CA",
-	}
-	serviceEnv = map[string][]string{
-		"command-svc": {"CART_COMMAND_LISTEN", "CART_SNAPSHOT_EVERY", "CART_CATALOG", "CART_PRICE_SERVICE"},
-		"query-svc": {"CART_QUERY_LISTEN", "CART_ADMIN_LISTEN", "CART_MONGO_URI", "CART_MONGO_DB",
-			"CART_QUERY_MAX_WAIT", "CART_MAX_LAG"},
-	}
-	// The gRPC port of each service, and the ports that must stay private.
 	grpcPort    = map[string]int32{"command-svc": 50051, "query-svc": 50052}
 	adminPort   = int32(50053)
 	metricsPort = int32(9090)
 )
 
-// exportedMetrics are the Prometheus series the services export (a
-// histogram by its _bucket series).
-var exportedMetrics = map[string]bool{
-	"grpc_server_handled_total":                     true,
-	"grpc_server_handling_seconds_bucket":           true,
-	"cart_commands_total":                           true,
-	"cart_command_conflicts_total":                  true,
-	"cart_command_retries_exhausted_total":          true,
-	"cart_store_call_duration_seconds_bucket":       true,
-	"cart_projection_events_total":                  true,
-	"cart_projection_flush_size_bucket":             true,
-	"cart_projection_flush_duration_seconds_bucket": true,
-	"cart_projection_reconnects_total":              true,
-	"cart_projection_checkpoint_commit":             true,
-	"cart_projection_parked_events":                 true,
-	"cart_projection_lag_events":                    true,
-	"cart_projection_lag_seconds":                   true,
-	"cart_projection_active":                        true,
-}
-
-// allowedEnv reports whether the service may be given the variable.
+// allowedEnv reports whether the service may be given the variable: any
+// non-CART_* one, and the CART_* ones its flags read (serviceEnvNames, taken
+// from the service's own flag definitions, so that a renamed or removed flag
+// fails every file that still sets the old name).
 func allowedEnv(service, name string) bool {
 	if !strings.HasPrefix(name, "CART_") {
 		return true // GOMEMLIMIT, OTEL_*, POD_NAME, ...
 	}
-	for _, n := range commonEnv {
-		if n == name {
-			return true
-		}
-	}
-	for _, n := range serviceEnv[service] {
-		if n == name {
-			return true
-		}
-	}
-	return false
+	return serviceEnvNames()[service][name]
 }
 
 var metricName = regexp.MustCompile(`\b(?:cart|grpc_server)_[a-z0-9_]+\b`)
 
 // unknownMetrics returns the cart_* and grpc_server_* names in a PromQL
-// expression that the services do not export.
-func unknownMetrics(expr string) []string {
+// expression that the services do not export (exportedSeries: what
+// internal/metrics registers).
+func unknownMetrics(t *testing.T, expr string) []string {
+	t.Helper()
+	exported, err := exportedSeries()
+	if err != nil {
+		t.Fatalf("the services' metrics: %v", err)
+	}
 	var bad []string
 	for _, m := range metricName.FindAllString(expr, -1) {
-		if !exportedMetrics[m] {
+		if !exported[m] {
 			bad = append(bad, m)
 		}
 	}

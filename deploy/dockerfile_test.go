@@ -68,6 +68,22 @@ func dockerfileStageList(t *testing.T) (args map[string]string, stages []stage) 
 	return args, stages
 }
 
+// stageLineage is everything the stage name is built of: its instructions
+// after those of the stages it is FROM.
+func stageLineage(t *testing.T, name string) []instruction {
+	t.Helper()
+	_, stages := dockerfileStageList(t)
+	byName := map[string]stage{}
+	for _, s := range stages {
+		byName[s.name] = s
+	}
+	var body []instruction
+	for s, ok := byName[name]; ok; s, ok = byName[s.from] {
+		body = append(slices.Clone(s.body), body...)
+	}
+	return body
+}
+
 func dockerfileStages(t *testing.T) []string {
 	_, stages := dockerfileStageList(t)
 	var names []string
@@ -101,14 +117,6 @@ func TestDockerfile(t *testing.T) {
 		}
 	}
 
-	// Everything a service image has: its stage and the stages it is FROM.
-	lineage := func(name string) []instruction {
-		var body []instruction
-		for s, ok := byName[name]; ok; s, ok = byName[s.from] {
-			body = append(slices.Clone(s.body), body...)
-		}
-		return body
-	}
 	for svc, ports := range map[string][]int32{
 		"command-svc": {grpcPort["command-svc"], metricsPort},
 		"query-svc":   {grpcPort["query-svc"], adminPort, metricsPort},
@@ -119,7 +127,7 @@ func TestDockerfile(t *testing.T) {
 		}
 		var expose, labels, user, entrypoint string
 		var probe bool
-		for _, in := range lineage(svc) {
+		for _, in := range stageLineage(t, svc) {
 			switch in.cmd {
 			case "EXPOSE":
 				expose += " " + in.args
@@ -153,6 +161,31 @@ func TestDockerfile(t *testing.T) {
 			t.Errorf("%s: no /bin/grpc_health_probe (the compose healthchecks run it)", svc)
 		}
 	}
+	// The dev tool's image (compose's carttoken): the same non-root user
+	// as the services, which read the 0700 key directory it creates.
+	var devUser, devEntry string
+	for _, in := range stageLineage(t, "carttoken") {
+		switch in.cmd {
+		case "USER":
+			devUser = in.args
+		case "ENTRYPOINT":
+			devEntry = in.args
+		}
+	}
+	for _, svc := range []string{"command-svc", "query-svc"} {
+		for _, in := range stageLineage(t, svc) {
+			if in.cmd == "USER" && in.args != devUser {
+				t.Errorf("carttoken: USER %q, but %s runs as %q", devUser, svc, in.args)
+			}
+		}
+	}
+	if devEntry != `["/carttoken"]` {
+		t.Errorf("carttoken: ENTRYPOINT %s", devEntry)
+	}
+	if last := stages[len(stages)-1].name; last != "query-svc" && last != "command-svc" {
+		t.Errorf("the last stage (a build without --target) is %s, want a service", last)
+	}
+
 	var probeVersion string
 	for _, in := range byName["build"].body {
 		if in.cmd == "ARG" && strings.HasPrefix(in.args, "GRPC_HEALTH_PROBE_VERSION=") {

@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	appsv1 "k8s.io/api/apps/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -377,9 +379,58 @@ func envValue(c corev1.Container, name string) (string, bool) {
 	return "", false
 }
 
+// podEnv is the environment container c of the Deployment for service
+// sees: its image's ENV (the Dockerfile target of the same name), then
+// c.env, with values from the Secrets and ConfigMaps in objs. resolved is
+// false when a reference is not in objs (base has no Secrets); the variable
+// then holds a placeholder.
+func podEnv(t *testing.T, service string, c corev1.Container, objs []object) (env map[string]string, resolved bool) {
+	t.Helper()
+	data := map[string]map[string]string{} // "Secret/name" -> key -> value
+	for _, o := range objs {
+		kv := map[string]string{}
+		switch v := o.obj.(type) {
+		case *corev1.Secret:
+			for k, b := range v.Data {
+				kv[k] = string(b)
+			}
+			maps.Copy(kv, v.StringData)
+		case *corev1.ConfigMap:
+			maps.Copy(kv, v.Data)
+		default:
+			continue
+		}
+		data[o.kind+"/"+o.name] = kv
+	}
+	env, resolved = imageEnv(t, service), true
+	for _, e := range c.Env {
+		var val string
+		var ok bool
+		switch {
+		case e.ValueFrom == nil:
+			val, ok = e.Value, true
+		case e.ValueFrom.SecretKeyRef != nil:
+			r := e.ValueFrom.SecretKeyRef
+			val, ok = data["Secret/"+r.Name][r.Key]
+		case e.ValueFrom.ConfigMapKeyRef != nil:
+			r := e.ValueFrom.ConfigMapKeyRef
+			val, ok = data["ConfigMap/"+r.Name][r.Key]
+		default: // fieldRef, resourceFieldRef: not the services' settings
+			val, ok = "from-the-pod", true
+		}
+		if !ok {
+			val, resolved = "unresolved", false
+		}
+		env[e.Name] = val
+	}
+	return env, resolved
+}
+
 // checkCartDeployment asserts what command-svc and query-svc need beyond
 // checkPod: the contract's variable names, probes on the health service,
-// GOMEMLIMIT under the limit, a grace period that covers the drain, spread,
+// GOMEMLIMIT under the limit, a configuration the service accepts (in the
+// overlays, where the Secrets are), reflection off, a preStop sleep and a
+// grace period that covers it, the drain and the shutdown, spread,
 // a disruption budget, a private ServiceAccount, fenced private ports.
 func checkCartDeployment(t *testing.T, d *appsv1.Deployment, objs []object) {
 	t.Helper()
@@ -444,20 +495,49 @@ func checkCartDeployment(t *testing.T, d *appsv1.Deployment, objs []object) {
 		}
 	}
 
-	// The kubelet's SIGKILL must come after drain + shutdown timeout.
+	// The configuration as the service parses it (image ENV, then the
+	// container's env with Secrets and ConfigMaps of the same output).
+	env, resolved := podEnv(t, d.Name, c, objs)
+	cfg, err := parseService(d.Name, c.Args, func(k string) string { return env[k] })
+	if err != nil && resolved {
+		t.Errorf("%s would refuse to start: %v", what, err)
+	}
+
+	// Production serves no reflection (health stays open regardless).
+	if cfg.Server.Security.Reflection {
+		t.Errorf("%s: server reflection is on; set CART_REFLECTION=false", what)
+	}
+	if cfg.Server.Security.InsecureNoAuth {
+		t.Errorf("%s: CART_INSECURE_NO_AUTH", what)
+	}
+
+	// preStop sleeps (the kubelet's sleep action: the image has no shell)
+	// while endpoints propagate; then SIGTERM, the drain and the graceful
+	// stop. The kubelet's SIGKILL must come after all of it, with margin.
 	drain, _ := envValue(c, "CART_DRAIN")
 	shutdown, _ := envValue(c, "CART_SHUTDOWN_TIMEOUT")
 	if drain == "" || shutdown == "" {
 		t.Errorf("%s: CART_DRAIN and CART_SHUTDOWN_TIMEOUT must be set", what)
-	} else {
-		need := mustDuration(t, "CART_DRAIN", drain) + mustDuration(t, "CART_SHUTDOWN_TIMEOUT", shutdown)
-		grace := int64(30)
-		if spec.TerminationGracePeriodSeconds != nil {
-			grace = *spec.TerminationGracePeriodSeconds
-		}
-		if float64(grace) < need.Seconds()+5 {
-			t.Errorf("%s: terminationGracePeriodSeconds %d does not cover drain %s + shutdown %s + 5s", what, grace, drain, shutdown)
-		}
+	}
+	var preStop time.Duration
+	switch h := c.Lifecycle; {
+	case h == nil || h.PreStop == nil || h.PreStop.Sleep == nil:
+		t.Errorf("%s: no lifecycle.preStop.sleep", what)
+	case h.PreStop.Exec != nil || h.PreStop.HTTPGet != nil || h.PreStop.TCPSocket != nil:
+		t.Errorf("%s: preStop must be the sleep action alone (the image has no shell)", what)
+	case h.PreStop.Sleep.Seconds < 1:
+		t.Errorf("%s: preStop sleep %ds", what, h.PreStop.Sleep.Seconds)
+	default:
+		preStop = time.Duration(h.PreStop.Sleep.Seconds) * time.Second
+	}
+	grace := int64(30)
+	if spec.TerminationGracePeriodSeconds != nil {
+		grace = *spec.TerminationGracePeriodSeconds
+	}
+	need := preStop + cfg.Server.Drain + cfg.Server.ShutdownTimeout + 5*time.Second
+	if time.Duration(grace)*time.Second < need {
+		t.Errorf("%s: terminationGracePeriodSeconds %d does not cover preStop %s + drain %s + shutdown %s + 5s",
+			what, grace, preStop, cfg.Server.Drain, cfg.Server.ShutdownTimeout)
 	}
 
 	if len(spec.TopologySpreadConstraints) == 0 {

@@ -41,7 +41,7 @@ func TestAlertRules(t *testing.T) {
 				continue
 			}
 			alerts[r.Alert], fors[r.Alert] = r.Expr, r.For
-			if bad := unknownMetrics(r.Expr); len(bad) > 0 {
+			if bad := unknownMetrics(t, r.Expr); len(bad) > 0 {
 				t.Errorf("%s: series the services do not export: %v", r.Alert, bad)
 			}
 			if !slices.Contains([]string{"page", "ticket"}, r.Labels["severity"]) {
@@ -138,7 +138,7 @@ func TestDashboard(t *testing.T) {
 			t.Errorf("panel %q: must query ${datasource}", p.Title)
 		}
 		for _, tg := range p.Targets {
-			if bad := unknownMetrics(tg.Expr); len(bad) > 0 {
+			if bad := unknownMetrics(t, tg.Expr); len(bad) > 0 {
 				t.Errorf("panel %q: series the services do not export: %v", p.Title, bad)
 			}
 			all.WriteString(tg.Expr + "\n")
