@@ -302,7 +302,12 @@ func (s *fakeStore) WriteCarts(_ context.Context, writes []CartWrite) ([]string,
 	var conflicts []string
 	for _, w := range writes {
 		cur, exists := s.docs[w.Doc.UserID]
-		if (w.Create && exists) || (!w.Create && (!exists || cur.Version != w.ExpectedVersion)) {
+		if w.Create && exists {
+			// A refused create is always a conflict (see Store).
+			conflicts = append(conflicts, w.Doc.UserID)
+			continue
+		}
+		if !w.Create && (!exists || cur.Version != w.ExpectedVersion) {
 			if !exists || cur.Version != w.Doc.Version {
 				conflicts = append(conflicts, w.Doc.UserID)
 			}

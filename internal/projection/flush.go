@@ -107,7 +107,9 @@ func (p *Projector) flush(ctx context.Context, b *batch) (_ int, err error) {
 // documents that changed, one write per cart however many of its events
 // the batch holds. A cart whose document the cache knows, at the version
 // right before its first event here, is applied to the cached document;
-// the others are read in one LoadCarts. A document that another writer
+// a cart whose first event here is its first event ever (revision 0) is
+// presumed to have no document and inserted without a read; the others
+// are read in one LoadCarts. A document that another writer
 // moved on since it was read (or cached) is read again and the user's
 // events re-applied to it, so the events the other writer had not applied
 // yet are not lost.
@@ -131,15 +133,24 @@ func (p *Projector) storeCarts(ctx context.Context, entries []entry) ([]*cartSta
 		// Only the first round trusts the cache: a conflict means the
 		// document moved under us, so it is read.
 		known := map[string]CartDoc{}
+		absent := map[string]bool{}
 		missing := pending
 		if round == 0 {
 			missing = nil
 			for _, u := range pending {
+				first := byUser[u][0].ev.Revision
 				// A cached document decides only the common case, the
 				// next revision; a redelivery or a gap is decided on what
 				// the store holds.
-				if d, ok := p.cache.get(u); ok && byUser[u][0].ev.Revision == d.Version+1 {
+				if d, ok := p.cache.get(u); ok && first == d.Version+1 {
 					known[u] = d
+				} else if first == 0 {
+					// The cart's first event: its document cannot exist
+					// unless this event was projected before (a
+					// redelivery). Presumed absent, it is inserted without
+					// a read; the unique _id refuses the insert if it does
+					// exist, and the next round reads it.
+					absent[u] = true
 				} else {
 					missing = append(missing, u)
 				}
@@ -158,6 +169,9 @@ func (p *Projector) storeCarts(ctx context.Context, entries []entry) ([]*cartSta
 			cached := false
 			if d, hit := known[u]; hit {
 				doc, ok, cached = d, true, true
+			}
+			if absent[u] {
+				doc, ok = CartDoc{}, false
 			}
 			s := newCartState(u, doc, ok, byUser[u])
 			s.run()

@@ -66,9 +66,10 @@ type Store interface {
 	// without a document are absent from the map.
 	LoadCarts(ctx context.Context, userIDs []string) (map[string]CartDoc, error)
 	// WriteCarts applies the writes and returns the users whose guard
-	// failed (the document had moved on or already existed) unless the
-	// stored document is already at the version written: not an error, the
-	// projector re-reads those and tries again.
+	// failed: a create that found a document (whatever its version), or a
+	// replace whose document had moved on, unless it is already at the
+	// version written. Not an error: the projector re-reads those and
+	// tries again.
 	WriteCarts(ctx context.Context, writes []CartWrite) (conflicts []string, err error)
 }
 

@@ -2,6 +2,8 @@ package readmodel
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"math"
@@ -142,6 +144,12 @@ type cartDoc struct {
 	UpdatedAt   *time.Time `bson:"updated_at,omitempty"`
 	Stale       bool       `bson:"stale"`
 	StaleReason string     `bson:"stale_reason,omitempty"`
+	// WriteID is set by the WriteCarts call that inserted the document
+	// (a random value per call): when an insert ends in a duplicate key,
+	// reading it back tells this call's own insert (FerretDB's redo after
+	// a partial bulk write) from a document that was already there. A
+	// replace drops it; queries ignore it.
+	WriteID string `bson:"write_id,omitempty"`
 }
 
 // checkpointDoc is a document of the checkpoints collection.
@@ -335,10 +343,12 @@ func (s *Store) writeChunk(ctx context.Context, writes []projection.CartWrite) (
 	if s.opts.IDOnlyFilter {
 		return s.writeChunkByID(ctx, writes)
 	}
+	writeID := newWriteID()
 	models := make([]mongo.WriteModel, len(writes))
 	for i, w := range writes {
 		doc := toDoc(w.Doc)
 		if w.Create {
+			doc.WriteID = writeID
 			models[i] = mongo.NewInsertOneModel().SetDocument(doc)
 		} else {
 			models[i] = mongo.NewReplaceOneModel().
@@ -350,7 +360,14 @@ func (s *Store) writeChunk(ctx context.Context, writes []projection.CartWrite) (
 	if err != nil || all {
 		return nil, err
 	}
-	return s.conflicts(ctx, writes)
+	return s.conflicts(ctx, writes, writeID)
+}
+
+// newWriteID is the WriteID of one WriteCarts call's inserts.
+func newWriteID() string {
+	var b [8]byte
+	_, _ = rand.Read(b[:]) // crypto/rand never fails on supported platforms
+	return hex.EncodeToString(b[:])
 }
 
 // writeChunkByID is writeChunk with Options.IDOnlyFilter: the stored
@@ -385,10 +402,12 @@ func (s *Store) writeChunkByID(ctx context.Context, writes []projection.CartWrit
 		conflicts []string
 		written   []projection.CartWrite
 		models    []mongo.WriteModel
+		writeID   = newWriteID()
 	)
 	for _, w := range writes {
 		doc := toDoc(w.Doc)
 		if w.Create {
+			doc.WriteID = writeID
 			written = append(written, w)
 			models = append(models, mongo.NewInsertOneModel().SetDocument(doc))
 			continue
@@ -418,7 +437,7 @@ func (s *Store) writeChunkByID(ctx context.Context, writes []projection.CartWrit
 		return nil, err
 	}
 	if !all {
-		c, err := s.conflicts(ctx, written)
+		c, err := s.conflicts(ctx, written, writeID)
 		if err != nil {
 			return nil, err
 		}
@@ -492,20 +511,24 @@ func (s *Store) writeEach(ctx context.Context, models []mongo.WriteModel) error 
 	return nil
 }
 
-// conflicts reads back the written users' versions and returns those whose
-// document is not at the version written.
-func (s *Store) conflicts(ctx context.Context, writes []projection.CartWrite) ([]string, error) {
+// conflicts reads back the written users' documents and returns those
+// whose document is not at the version written, and the creates whose
+// document this call did not insert (writeID tells): a document that was
+// there before a create is a conflict even at the same version, since the
+// projector must read it to tell which events it already reflects.
+func (s *Store) conflicts(ctx context.Context, writes []projection.CartWrite, writeID string) ([]string, error) {
 	ids := make([]string, len(writes))
 	for i, w := range writes {
 		ids[i] = w.Doc.UserID
 	}
-	now, err := s.versions(ctx, ids)
+	now, err := s.read(ctx, ids, bson.D{{Key: "version", Value: 1}, {Key: "write_id", Value: 1}})
 	if err != nil {
 		return nil, fmt.Errorf("readmodel write carts: %w", err)
 	}
 	var out []string
 	for _, w := range writes {
-		if v, ok := now[w.Doc.UserID]; !ok || v != w.Doc.Version {
+		d, ok := now[w.Doc.UserID]
+		if !ok || d.Version != w.Doc.Version || w.Create && d.WriteID != writeID {
 			out = append(out, w.Doc.UserID)
 		}
 	}

@@ -110,6 +110,9 @@ func writeGuard(t *testing.T, newStore func(t *testing.T) projection.Store) {
 		// projector's start), which this suite never calls before writing.
 		{"known replace behind", projection.CartWrite{Doc: Doc("u1", 5), ExpectedVersion: 4, Known: true}, true, 3},
 		{"create over an existing document", projection.CartWrite{Doc: Doc("u1", 0), Create: true}, true, 3},
+		// A create that finds the version it would make was not made by
+		// it: the caller must read what the document already reflects.
+		{"create that someone else already made", projection.CartWrite{Doc: Doc("u1", 3), Create: true}, true, 3},
 		{"replace a missing document", projection.CartWrite{Doc: Doc("u9", 1), ExpectedVersion: 0}, true, -2},
 		{"mark stale at the same version", projection.CartWrite{Doc: stale, ExpectedVersion: 3}, false, 3},
 	}
