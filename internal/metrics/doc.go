@@ -3,7 +3,8 @@
 // stack can run several services side by side), the Go and process
 // collectors, the gRPC server metrics of go-grpc-middleware's Prometheus
 // provider, and the cart_* series the dashboard and alert rules in deploy/
-// are written against (deploy/doc_test.go lists them).
+// are written against (deploy/doc_test.go reads their names from New's
+// registry and checks the dashboard and alerts against them).
 //
 // The instrumented packages (command, eventstore, readmodel, projection)
 // do not import Prometheus: each offers a small hook in its own terms, and
