@@ -44,7 +44,8 @@ func TestLiveFollowsASwitchMadeElsewhere(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop()
-	waiting, cancelWait := e.notifier.Wait("u1", 99)
+	waitingWake, cancelWait := e.notifier.Wait("u1", 99)
+	waiting := waitingWake.C
 	defer cancelWait()
 	if err := e.catalog.SetActive(ctxT(t), "carts_other"); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/eventlog"
@@ -25,7 +26,7 @@ func newFlusher(t *testing.T, store *fakeStore, cacheSize int) (*Projector, func
 			b.advance(ev.Position)
 			b.entries = append(b.entries, decodeEntry(cart.Unmarshal, ev))
 		}
-		if _, err := p.flush(context.Background(), b); err != nil {
+		if _, err := p.flush(context.Background(), b, true); err != nil {
 			t.Fatalf("flush: %v", err)
 		}
 	}
@@ -305,4 +306,54 @@ func TestRunForgetsTheCache(t *testing.T) {
 	}()
 	waitFor(t, p, "catch-up", storedThrough(second.Position))
 	assertDoc(t, store, fold(t, []eventlog.Event{first, second}, "u1"))
+}
+
+// TestCheckpointIntervalSpacesCheckpoints: a flush that is not told to
+// store the checkpoint stores it only once CheckpointInterval has passed
+// since the last one, and its progress keeps the checkpoint stored; a
+// flush told to (nothing waits after it, caught up, stopping) always does.
+func TestCheckpointIntervalSpacesCheckpoints(t *testing.T) {
+	t.Parallel()
+	b := newBuilder(t)
+	store := newFakeStore()
+	p, err := New(Config{Source: newFakeLog(), Store: store, CheckpointInterval: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)
+	p.now = func() time.Time { return now }
+	bt := &batch{}
+	var evs []eventlog.Event
+	step := func(save bool) {
+		t.Helper()
+		ev := b.event("u1", add("p1", 1))
+		evs = append(evs, ev)
+		bt.advance(ev.Position)
+		bt.entries = append(bt.entries, decodeEntry(cart.Unmarshal, ev))
+		if _, err := p.flush(context.Background(), bt, save); err != nil {
+			t.Fatal(err)
+		}
+	}
+	saves := func() []eventlog.Position {
+		store.mu.Lock()
+		defer store.mu.Unlock()
+		return slices.Clone(store.saves)
+	}
+	step(false) // the first is due: none stored yet
+	step(false)
+	now = now.Add(30 * time.Second)
+	step(false)
+	if want := []eventlog.Position{evs[0].Position}; !reflect.DeepEqual(saves(), want) {
+		t.Fatalf("checkpoints %v, want only the first within the interval: %v", saves(), want)
+	}
+	if pr := p.Progress(); pr.Checkpoint == nil || *pr.Checkpoint != evs[0].Position || pr.EventsApplied != 3 {
+		t.Fatalf("progress = %+v, want checkpoint %v (the one stored) and 3 applied", pr, evs[0].Position)
+	}
+	assertDoc(t, store, fold(t, evs, "u1")) // the documents are never held back
+	now = now.Add(31 * time.Second)
+	step(false)
+	step(true)
+	if want := []eventlog.Position{evs[0].Position, evs[3].Position, evs[4].Position}; !reflect.DeepEqual(saves(), want) {
+		t.Fatalf("checkpoints %v, want %v: once due, and when told to", saves(), want)
+	}
 }

@@ -27,11 +27,18 @@ func (b *batch) dirty() bool {
 	return len(b.entries) > 0 || (b.pos != nil && (b.stored == nil || b.stored.Less(*b.pos)))
 }
 
+// checkpointDue tells whether the checkpoint was last stored
+// CheckpointInterval ago or more.
+func (p *Projector) checkpointDue() bool {
+	return p.cfg.CheckpointInterval < 0 || p.now().Sub(p.savedAt) >= p.cfg.CheckpointInterval
+}
+
 // flush stores the batch: the documents first (and tells the Notifier),
-// then the parked events, then the checkpoint. A crash between those steps
-// only causes redelivery, which the version guard absorbs. It returns how
-// many events it stored.
-func (p *Projector) flush(ctx context.Context, b *batch) (_ int, err error) {
+// then the parked events, then the checkpoint, if save or if it is due
+// (see Config.CheckpointInterval). A crash between those steps only causes
+// redelivery, which the version guard absorbs. It returns how many events
+// it stored.
+func (p *Projector) flush(ctx context.Context, b *batch, save bool) (_ int, err error) {
 	if !b.dirty() {
 		return 0, nil
 	}
@@ -57,7 +64,7 @@ func (p *Projector) flush(ctx context.Context, b *batch) (_ int, err error) {
 		// bookkeeping below.
 		if p.cfg.Notifier != nil {
 			for _, s := range states {
-				p.cfg.Notifier.Notify(s.userID, s.doc.Version)
+				p.cfg.Notifier.NotifyDoc(s.doc)
 			}
 		}
 		p.traceEvents(ctx, span, start, states)
@@ -72,11 +79,12 @@ func (p *Projector) flush(ctx context.Context, b *batch) (_ int, err error) {
 			}
 		}
 	}
-	if b.pos != nil && (b.stored == nil || b.stored.Less(*b.pos)) {
+	if b.pos != nil && (b.stored == nil || b.stored.Less(*b.pos)) && (save || p.checkpointDue()) {
 		if err := p.cfg.Store.SaveCheckpoint(ctx, p.cfg.Name, *b.pos); err != nil {
 			return 0, fmt.Errorf("save checkpoint: %w", err)
 		}
 		b.stored = b.pos
+		p.savedAt = p.now()
 	}
 	n := len(b.entries)
 	b.entries = b.entries[:0]
@@ -87,10 +95,16 @@ func (p *Projector) flush(ctx context.Context, b *batch) (_ int, err error) {
 		skipped += int64(s.skipped)
 		parked += int64(len(s.parks))
 	}
-	stored := *b.stored
+	var stored *eventlog.Position
+	if b.stored != nil {
+		cp := *b.stored
+		stored = &cp
+	}
 	p.update(func(pr *Progress) {
-		pr.Checkpoint = &stored
-		p.lag.stored(stored)
+		if stored != nil {
+			pr.Checkpoint = stored
+			p.lag.stored(*stored)
+		}
 		pr.EventsProcessed += int64(n)
 		pr.EventsApplied += applied
 		pr.EventsSkipped += skipped
@@ -98,7 +112,7 @@ func (p *Projector) flush(ctx context.Context, b *batch) (_ int, err error) {
 	})
 	if n > 0 {
 		p.cfg.Observer.Flushed(n, int(applied), int(skipped), int(parked), time.Since(start))
-		p.log.Debug("projection flushed", "events", n, "carts", len(states), "checkpoint", stored.String())
+		p.log.Debug("projection flushed", "events", n, "carts", len(states), "checkpoint", positionAttr(stored))
 	}
 	return max(n, 1), nil
 }

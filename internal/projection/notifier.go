@@ -14,6 +14,33 @@ type Notifier struct {
 type waiter struct {
 	min  int64
 	done chan struct{}
+	wake *Wake
+}
+
+// Wake is one registration of Wait. C is closed once the document reached
+// the version waited for (or every waiter was woken); Doc then tells what
+// the notification carried.
+type Wake struct {
+	C <-chan struct{}
+	// doc is the document notified, set before C is closed; nil when the
+	// wake-up carried none (Notify, WakeAll).
+	doc *CartDoc
+}
+
+// Doc returns the stored document whose notification closed C, so that a
+// read-your-writes query can answer without reading the store again; ok is
+// false when the wake-up carried no document (read the store), or before
+// C is closed.
+func (w *Wake) Doc() (doc CartDoc, ok bool) {
+	select {
+	case <-w.C:
+	default:
+		return CartDoc{}, false
+	}
+	if w.doc == nil {
+		return CartDoc{}, false
+	}
+	return *w.doc, true
 }
 
 // NewNotifier returns a Notifier with no waiters.
@@ -21,16 +48,18 @@ func NewNotifier() *Notifier {
 	return &Notifier{waiters: make(map[string][]*waiter)}
 }
 
-// Wait returns a channel that is closed once Notify reports userID at
-// minVersion or later, and a cancel function that must be called when the
-// caller stops waiting (it releases the registration). Register before the
-// last read of the store, so a flush between read and wait is not missed.
-func (n *Notifier) Wait(userID string, minVersion int64) (<-chan struct{}, func()) {
-	w := &waiter{min: minVersion, done: make(chan struct{})}
+// Wait returns a Wake whose C is closed once a notification reports
+// userID at minVersion or later, and a cancel function that must be called
+// when the caller stops waiting (it releases the registration). Register
+// before the last read of the store, so a flush between read and wait is
+// not missed.
+func (n *Notifier) Wait(userID string, minVersion int64) (*Wake, func()) {
+	done := make(chan struct{})
+	w := &waiter{min: minVersion, done: done, wake: &Wake{C: done}}
 	n.mu.Lock()
 	n.waiters[userID] = append(n.waiters[userID], w)
 	n.mu.Unlock()
-	return w.done, func() { n.remove(userID, w) }
+	return w.wake, func() { n.remove(userID, w) }
 }
 
 func (n *Notifier) remove(userID string, w *waiter) {
@@ -51,8 +80,16 @@ func (n *Notifier) remove(userID string, w *waiter) {
 }
 
 // Notify reports that userID's stored document is at version: it wakes the
-// waiters that asked for that version or an earlier one.
-func (n *Notifier) Notify(userID string, version int64) {
+// waiters that asked for that version or an earlier one, which then read
+// the store.
+func (n *Notifier) Notify(userID string, version int64) { n.notify(userID, version, nil) }
+
+// NotifyDoc reports that doc is now stored: it wakes the waiters that asked
+// for its version or an earlier one and hands them the document, so that
+// they answer without reading it back (the projector's flush calls it).
+func (n *Notifier) NotifyDoc(doc CartDoc) { n.notify(doc.UserID, doc.Version, &doc) }
+
+func (n *Notifier) notify(userID string, version int64, doc *CartDoc) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	ws := n.waiters[userID]
@@ -62,6 +99,10 @@ func (n *Notifier) Notify(userID string, version int64) {
 	kept := ws[:0]
 	for _, w := range ws {
 		if w.min <= version {
+			if doc != nil {
+				// The waiter reads it only after done is closed below.
+				w.wake.doc = doc
+			}
 			close(w.done)
 		} else {
 			kept = append(kept, w)

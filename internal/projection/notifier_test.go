@@ -1,6 +1,7 @@
 package projection
 
 import (
+	"reflect"
 	"sync"
 	"testing"
 )
@@ -17,9 +18,12 @@ func isClosed(ch <-chan struct{}) bool {
 func TestNotifier(t *testing.T) {
 	t.Parallel()
 	n := NewNotifier()
-	at3, cancel3 := n.Wait("u1", 3)
-	at5, cancel5 := n.Wait("u1", 5)
-	other, cancelOther := n.Wait("u2", 0)
+	at3Wake, cancel3 := n.Wait("u1", 3)
+	at3 := at3Wake.C
+	at5Wake, cancel5 := n.Wait("u1", 5)
+	at5 := at5Wake.C
+	otherWake, cancelOther := n.Wait("u2", 0)
+	other := otherWake.C
 	defer cancel3()
 	defer cancel5()
 
@@ -52,7 +56,8 @@ func TestNotifierConcurrent(t *testing.T) {
 	for i := range 50 {
 		registered.Add(1)
 		woken.Go(func() {
-			ch, cancel := n.Wait("u", int64(i%10))
+			chWake, cancel := n.Wait("u", int64(i%10))
+			ch := chWake.C
 			defer cancel()
 			registered.Done()
 			<-ch
@@ -73,8 +78,10 @@ func TestNotifierConcurrent(t *testing.T) {
 func TestNotifierWakeAll(t *testing.T) {
 	t.Parallel()
 	n := NewNotifier()
-	a, cancelA := n.Wait("u1", 7)
-	b, cancelB := n.Wait("u2", 0)
+	aWake, cancelA := n.Wait("u1", 7)
+	a := aWake.C
+	bWake, cancelB := n.Wait("u2", 0)
+	b := bWake.C
 	n.WakeAll()
 	if !isClosed(a) || !isClosed(b) {
 		t.Fatal("WakeAll left a waiter asleep")
@@ -84,9 +91,44 @@ func TestNotifierWakeAll(t *testing.T) {
 	if got := n.waiting(); got != 0 {
 		t.Fatalf("%d waiters left registered, want 0", got)
 	}
-	c, cancelC := n.Wait("u1", 1)
+	cWake, cancelC := n.Wait("u1", 1)
+	c := cWake.C
 	defer cancelC()
 	if isClosed(c) {
 		t.Fatal("a waiter registered after WakeAll woke without a notification")
+	}
+}
+
+// TestNotifyDocHandsTheDocumentOver: a waiter woken by NotifyDoc gets the
+// stored document; one woken by Notify or WakeAll gets none (it must read
+// the store), and nobody gets one before being woken.
+func TestNotifyDocHandsTheDocumentOver(t *testing.T) {
+	t.Parallel()
+	n := NewNotifier()
+	byDoc, cancel1 := n.Wait("u1", 2)
+	defer cancel1()
+	byVersion, cancel2 := n.Wait("u2", 2)
+	defer cancel2()
+	byAll, cancel3 := n.Wait("u3", 2)
+	defer cancel3()
+	if _, ok := byDoc.Doc(); ok {
+		t.Fatal("a document before any notification")
+	}
+	n.NotifyDoc(CartDoc{UserID: "u1", Version: 1})
+	if _, ok := byDoc.Doc(); ok || isClosed(byDoc.C) {
+		t.Fatal("woken by an earlier version")
+	}
+	want := CartDoc{UserID: "u1", Version: 3, Stale: true, StaleReason: "r"}
+	n.NotifyDoc(want)
+	if got, ok := byDoc.Doc(); !ok || !reflect.DeepEqual(got, want) {
+		t.Fatalf("Doc() = %+v, %v; want %+v", got, ok, want)
+	}
+	n.Notify("u2", 2)
+	if _, ok := byVersion.Doc(); ok || !isClosed(byVersion.C) {
+		t.Fatal("Notify: want woken without a document")
+	}
+	n.WakeAll()
+	if _, ok := byAll.Doc(); ok || !isClosed(byAll.C) {
+		t.Fatal("WakeAll: want woken without a document")
 	}
 }

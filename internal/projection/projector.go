@@ -22,8 +22,13 @@ const (
 	DefaultName       = "carts"
 	DefaultBatchSize  = 100
 	DefaultFlushDelay = 10 * time.Millisecond
-	DefaultMinBackoff = 100 * time.Millisecond
-	DefaultMaxBackoff = 5 * time.Second
+	// DefaultCheckpointInterval spaces checkpoint writes while events keep
+	// coming: a checkpoint costs a write like the documents', so one per
+	// flush would double a busy projector's writes. Short, since replicas
+	// without the lease learn progress (and answer min_version) from it.
+	DefaultCheckpointInterval = 100 * time.Millisecond
+	DefaultMinBackoff         = 100 * time.Millisecond
+	DefaultMaxBackoff         = 5 * time.Second
 	// shutdownFlushTimeout bounds the last flush when Run's context ends.
 	shutdownFlushTimeout = 5 * time.Second
 	// maxConflictRounds bounds how often one batch re-reads documents that
@@ -59,6 +64,13 @@ type Config struct {
 	// flushed while catching up. Once caught up, an event is flushed as soon
 	// as no other message is waiting.
 	FlushDelay time.Duration
+	// CheckpointInterval is the longest a flush may leave the checkpoint
+	// behind the documents while more messages are waiting; a flush with
+	// nothing waiting after it, the end of catch-up and a stop always
+	// store it. A checkpoint that lags only means more redelivery after a
+	// crash, which the version guard absorbs. Default
+	// DefaultCheckpointInterval; negative: every flush stores it.
+	CheckpointInterval time.Duration
 	// MinBackoff and MaxBackoff bound the waits between reconnects, which
 	// double after each failure that made no progress.
 	MinBackoff, MaxBackoff time.Duration
@@ -147,6 +159,7 @@ type Projector struct {
 	// operator's change of a document never interleaves with a flush.
 	flushMu sync.Mutex
 	cache   *docCache // guarded by flushMu
+	savedAt time.Time // when the checkpoint was last stored; guarded by flushMu
 }
 
 // New checks cfg, fills in defaults and returns a projector ready to Run.
@@ -197,6 +210,9 @@ func New(cfg Config) (*Projector, error) {
 	}
 	if cfg.CacheSize == 0 {
 		cfg.CacheSize = DefaultCacheSize
+	}
+	if cfg.CheckpointInterval == 0 {
+		cfg.CheckpointInterval = DefaultCheckpointInterval
 	}
 	return &Projector{
 		tracer:  tracing.OrNoop(cfg.TracerProvider).Tracer(tracerName),
@@ -371,8 +387,11 @@ func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
 	timer.Stop()
 	defer timer.Stop()
 
-	flush := func(ctx context.Context) error {
-		n, err := p.flush(ctx, b)
+	// flush stores the batch; the checkpoint too when forced, when no
+	// message waits (nothing would follow soon to carry it), or when the
+	// last one is older than CheckpointInterval.
+	flush := func(ctx context.Context, force bool) error {
+		n, err := p.flush(ctx, b, force || len(msgs) == 0)
 		if n > 0 {
 			progressed = true
 		}
@@ -387,7 +406,7 @@ func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
 		p.drain(b, msgs)
 		fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownFlushTimeout)
 		defer cancel()
-		if err := flush(fctx); err != nil {
+		if err := flush(fctx, true); err != nil {
 			p.log.Warn("projection final flush failed; events will be redelivered", "err", err)
 		}
 		return progressed, ctx.Err()
@@ -397,7 +416,7 @@ func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
 		case <-ctx.Done():
 			return shutdown()
 		case <-timer.C:
-			if err := flush(ctx); err != nil {
+			if err := flush(ctx, false); err != nil {
 				if ctx.Err() != nil {
 					return shutdown()
 				}
@@ -427,7 +446,8 @@ func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
 			}
 			if now {
 				timer.Stop()
-				if err := flush(ctx); err != nil {
+				// Caught up means stored up to there, checkpoint included.
+				if err := flush(ctx, r.msg.CaughtUp); err != nil {
 					if ctx.Err() != nil {
 						return shutdown()
 					}
@@ -436,7 +456,9 @@ func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
 				if r.msg.CaughtUp {
 					p.caughtUp()
 				}
-			} else if len(b.entries) == 1 {
+			} else if len(b.entries) == 1 || len(b.entries) == 0 && b.dirty() {
+				// The first event of a batch waits at most FlushDelay; so
+				// does a position that only a server checkpoint moved.
 				timer.Reset(p.cfg.FlushDelay)
 			}
 		}
@@ -458,8 +480,12 @@ func (p *Projector) handle(b *batch, m eventlog.Message) (flushNow bool, err err
 		b.entries = append(b.entries, decodeEntry(p.cfg.Decode, *m.Event))
 		return len(b.entries) >= p.cfg.BatchSize, nil
 	case m.Checkpoint != nil:
+		// The server's checkpoints (every few dozen events considered)
+		// store progress through streams that are not carts; they need
+		// not cut a batch of cart events short more often than the
+		// checkpoint is due.
 		b.advance(*m.Checkpoint)
-		return true, nil
+		return p.checkpointDue(), nil
 	case m.CaughtUp:
 		return true, nil
 	default:

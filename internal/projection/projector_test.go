@@ -111,7 +111,8 @@ func TestProjectorAppliesEvents(t *testing.T) {
 	store := newFakeStore()
 	store.onCheckpoint = checkpointCovers(evs)
 	n := NewNotifier()
-	woke, cancel := n.Wait("u1", 4)
+	wokeWake, cancel := n.Wait("u1", 4)
+	woke := wokeWake.C
 	defer cancel()
 	p := start(t, Config{Source: log, Store: store, Notifier: n})
 
@@ -275,7 +276,7 @@ func TestProjectorBatchesAndStoresCheckpointAfterDocuments(t *testing.T) {
 	store.onCheckpoint = checkpointCovers(evs)
 	// A flush delay longer than any test: only the batch size and the
 	// subscription's caught-up end batches.
-	p := start(t, Config{Source: log, Store: store, BatchSize: 4, FlushDelay: time.Hour})
+	p := start(t, Config{Source: log, Store: store, BatchSize: 4, FlushDelay: time.Hour, CheckpointInterval: -1})
 	waitFor(t, p, "catch-up", storedThrough(evs[len(evs)-1].Position))
 
 	_, v := store.snapshot()
@@ -410,7 +411,8 @@ func TestProjectorReappliesOverAnotherWriter(t *testing.T) {
 		}
 	}
 	n := NewNotifier()
-	woke, cancel := n.Wait("u1", 3)
+	wokeWake, cancel := n.Wait("u1", 3)
+	woke := wokeWake.C
 	defer cancel()
 	p := start(t, Config{Source: log, Store: store, Notifier: n})
 	waitFor(t, p, "catch-up", storedThrough(evs[len(evs)-1].Position))

@@ -40,11 +40,11 @@ func (s *Service) GetCart(ctx context.Context, userID string, minVersion int64) 
 }
 
 func (s *Service) getCart(ctx context.Context, userID string, minVersion int64) (CartView, error) {
-	doc, err := s.readCart(ctx, userID)
-	if err != nil || doc.Version >= minVersion {
-		return viewOf(doc), err
-	}
-	if s.Waiter == nil || doc.Stale {
+	if minVersion < 0 || s.Waiter == nil {
+		doc, err := s.readCart(ctx, userID)
+		if err != nil || doc.Version >= minVersion {
+			return viewOf(doc), err
+		}
 		return CartView{}, notReady(doc, minVersion)
 	}
 	budget := s.MaxWait
@@ -58,9 +58,10 @@ func (s *Service) getCart(ctx context.Context, userID string, minVersion int64) 
 	timer := time.NewTimer(max(budget, 0))
 	defer timer.Stop()
 	for {
-		// Register before reading again, so a flush in between is not missed.
-		reached, cancel := s.Waiter.Wait(userID, minVersion)
-		doc, err = s.readCart(ctx, userID)
+		// Register before reading, so a flush in between is not missed;
+		// one read per round: the version is often there already.
+		wake, cancel := s.Waiter.Wait(userID, minVersion)
+		doc, err := s.readCart(ctx, userID)
 		if err != nil || doc.Version >= minVersion {
 			cancel()
 			return viewOf(doc), err
@@ -70,8 +71,13 @@ func (s *Service) getCart(ctx context.Context, userID string, minVersion int64) 
 			return CartView{}, notReady(doc, minVersion)
 		}
 		select {
-		case <-reached:
+		case <-wake.C:
 			cancel()
+			// The projector's announcement carries the document it just
+			// stored: the answer needs no second read.
+			if d, ok := wake.Doc(); ok {
+				return viewOf(d), nil
+			}
 		case <-timer.C:
 			cancel()
 			return CartView{}, notReady(doc, minVersion)

@@ -49,7 +49,7 @@ type countingWaiter struct {
 	open int
 }
 
-func (w *countingWaiter) Wait(userID string, min int64) (<-chan struct{}, func()) {
+func (w *countingWaiter) Wait(userID string, min int64) (*projection.Wake, func()) {
 	ch, cancel := w.Notifier.Wait(userID, min)
 	w.mu.Lock()
 	w.open++
@@ -165,43 +165,58 @@ func TestGetCartMinVersion(t *testing.T) {
 		onRead      func(f *fakeCarts, w *countingWaiter, n int)
 		wantVersion int64
 		wantErr     error
+		wantReads   int // 0: not checked
 	}{
 		{name: "already there", start: docAt("u", 5, false), min: 5, wantVersion: 5},
 		{name: "-1 never waits for an unknown cart", start: docAt("other", 0, false), min: -1, wantVersion: -1},
 		{
 			name: "waits for the projector's notification", start: docAt("u", 2, false), min: 4,
 			onRead: func(f *fakeCarts, w *countingWaiter, n int) {
-				if n == 2 { // the read after registering: the wait is set up
+				if n == 1 { // the read after registering: the wait is set up
 					go func() {
 						f.set(docAt("u", 4, false))
 						w.Notify("u", 4)
 					}()
 				}
 			},
-			wantVersion: 4,
+			wantVersion: 4, wantReads: 2,
 		},
 		{
-			name: "a flush between the first read and registering is not missed", start: docAt("u", 2, false), min: 3,
-			onRead: func(f *fakeCarts, _ *countingWaiter, n int) {
-				if n == 1 { // stored, and its notification already gone
-					f.set(docAt("u", 3, false))
+			name: "the projector's document answers without a read", start: docAt("u", 2, false), min: 4,
+			onRead: func(f *fakeCarts, w *countingWaiter, n int) {
+				if n == 1 {
+					go func() {
+						d := docAt("u", 4, false)
+						f.set(d)
+						w.NotifyDoc(d)
+					}()
 				}
 			},
-			wantVersion: 3,
+			wantVersion: 4, wantReads: 1,
+		},
+		{
+			name: "a flush between registering and the wait is not missed", start: docAt("u", 2, false), min: 3,
+			onRead: func(f *fakeCarts, w *countingWaiter, n int) {
+				if n == 1 { // stored and announced before the wait begins
+					f.set(docAt("u", 3, false))
+					w.Notify("u", 3)
+				}
+			},
+			wantVersion: 3, wantReads: 2,
 		},
 		{
 			name: "a notification for another version waits again", start: docAt("u", 2, false), min: 6,
 			onRead: func(f *fakeCarts, w *countingWaiter, n int) {
 				switch n {
-				case 2:
+				case 1:
 					// Notified at 6, but this replica's read still sees 5
 					// (e.g. a lagging secondary): wait on.
 					go func() { f.set(docAt("u", 5, false)); w.Notify("u", 6) }()
-				case 3:
+				case 2:
 					go func() { f.set(docAt("u", 7, false)); w.Notify("u", 7) }()
 				}
 			},
-			wantVersion: 7,
+			wantVersion: 7, wantReads: 3,
 		},
 		{name: "server cap", start: docAt("u", 2, false), min: 3, maxWait: time.Millisecond, wantErr: ErrNotReady},
 		{name: "caller deadline before the cap", start: docAt("u", 2, false), min: 3, ctxTimeout: 50 * time.Millisecond, wantErr: ErrNotReady},
@@ -239,6 +254,12 @@ func TestGetCartMinVersion(t *testing.T) {
 			if n := w.openCount(); n != 0 {
 				t.Errorf("%d waits left registered", n)
 			}
+			f.mu.Lock()
+			reads := f.reads
+			f.mu.Unlock()
+			if tt.wantReads != 0 && reads != tt.wantReads {
+				t.Errorf("%d reads of the read model, want %d", reads, tt.wantReads)
+			}
 		})
 	}
 }
@@ -257,7 +278,7 @@ func TestGetCartCallerCancels(t *testing.T) {
 	s, f, _ := newService(docAt("u", 1, false))
 	ctx, cancel := context.WithCancel(testCtx(t))
 	f.onRead = func(n int) {
-		if n == 2 {
+		if n == 1 {
 			cancel()
 		}
 	}

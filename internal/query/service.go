@@ -22,9 +22,10 @@ type CartReader interface {
 // VersionWaiter tells when a cart's document reaches a version, so that
 // read-your-writes needs no polling (projection.Notifier implements it).
 type VersionWaiter interface {
-	// Wait returns a channel closed once userID's document is at
-	// minVersion or later, and a function that ends the wait.
-	Wait(userID string, minVersion int64) (<-chan struct{}, func())
+	// Wait returns a Wake closed once userID's document is at minVersion
+	// or later (carrying the document when the projector announced it),
+	// and a function that ends the wait.
+	Wait(userID string, minVersion int64) (*projection.Wake, func())
 }
 
 // Service answers queries. Set the fields its queries need; it is safe for

@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"sync/atomic"
 	"time"
+
+	"github.com/acme/cart/internal/projection"
 )
 
 // DefaultProgressInterval is how often a replica that does not run the
@@ -163,11 +165,11 @@ func (l *Live) releaseLease(ctx context.Context) {
 // projector's Notifier and, on a replica that does not run the projector,
 // also with the checkpoint watch, which wakes every waiter when the
 // holder's checkpoint moves.
-func (l *Live) Wait(userID string, minVersion int64) (<-chan struct{}, func()) {
+func (l *Live) Wait(userID string, minVersion int64) (*projection.Wake, func()) {
 	l.waiting.Add(1)
-	ch, cancel := l.cfg.Projection.Notifier.Wait(userID, minVersion)
+	wake, cancel := l.cfg.Projection.Notifier.Wait(userID, minVersion)
 	var done atomic.Bool
-	return ch, func() {
+	return wake, func() {
 		cancel()
 		if done.CompareAndSwap(false, true) {
 			l.waiting.Add(-1)

@@ -327,14 +327,16 @@ func TestLiveWakesWaitersWhenTheHoldersCheckpointMoves(t *testing.T) {
 
 	// The first read after a quiet spell wakes the waiter (nothing to
 	// compare with); then only a moved checkpoint does.
-	ch, cancel := r.live.Wait("u1", 3)
+	chWake, cancel := r.live.Wait("u1", 3)
+	ch := chWake.C
 	select {
 	case <-ch:
 	case <-time.After(10 * time.Second):
 		t.Fatal("first checkpoint read did not wake the waiter")
 	}
 	cancel()
-	ch, cancel = r.live.Wait("u1", 3)
+	chWake, cancel = r.live.Wait("u1", 3)
+	ch = chWake.C
 	defer cancel()
 	reads := r.reads.cpReads.Load()
 	eventually(t, "more checkpoint reads", func() bool { return r.reads.cpReads.Load() >= reads+3 })
