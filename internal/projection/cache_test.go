@@ -2,6 +2,7 @@ package projection
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"slices"
 	"testing"
@@ -13,9 +14,9 @@ import (
 
 // newFlusher returns a projector that the test flushes by hand, batch by
 // batch, so that it decides what each flush holds.
-func newFlusher(t *testing.T, store *fakeStore, cacheSize int) (*Projector, func(evs ...eventlog.Event)) {
+func newFlusher(t *testing.T, store *fakeStore, cacheBytes int) (*Projector, func(evs ...eventlog.Event)) {
 	t.Helper()
-	p, err := New(Config{Source: newFakeLog(), Store: store, CacheSize: cacheSize})
+	p, err := New(Config{Source: newFakeLog(), Store: store, CacheBytes: cacheBytes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -216,7 +217,8 @@ func TestCacheIsBounded(t *testing.T) {
 	t.Parallel()
 	b := newBuilder(t)
 	store := newFakeStore()
-	p, flush := newFlusher(t, store, 2)
+	one := docSize(fold(t, []eventlog.Event{b.event("sizer", add("p1", 1))}, "sizer"))
+	p, flush := newFlusher(t, store, 2*one+one/2)
 	flush(b.event("u1", add("p1", 1)), b.event("u2", add("p1", 1)), b.event("u3", add("p1", 1)))
 	if n := p.cache.len(); n != 2 {
 		t.Errorf("cache holds %d carts, want its bound 2", n)
@@ -231,7 +233,7 @@ func TestCacheIsBounded(t *testing.T) {
 	}
 }
 
-// TestCacheOff: a negative CacheSize reads every cart every flush but for
+// TestCacheOff: a negative CacheBytes reads every cart every flush but for
 // its first event.
 func TestCacheOff(t *testing.T) {
 	t.Parallel()
@@ -355,5 +357,43 @@ func TestCheckpointIntervalSpacesCheckpoints(t *testing.T) {
 	step(true)
 	if want := []eventlog.Position{evs[0].Position, evs[3].Position, evs[4].Position}; !reflect.DeepEqual(saves(), want) {
 		t.Fatalf("checkpoints %v, want %v: once due, and when told to", saves(), want)
+	}
+}
+
+// TestCacheBoundIsInBytes: a cart that grows takes more of the bound, so a
+// cache sized for a few small carts holds fewer big ones, and its count of
+// bytes returns to zero as carts leave it.
+func TestCacheBoundIsInBytes(t *testing.T) {
+	t.Parallel()
+	small := CartDoc{UserID: "s", Version: 0, Cart: cart.Cart{Items: []cart.Item{{ProductID: "p", Quantity: 1}}}}
+	big := CartDoc{UserID: "b", Version: 0}
+	for i := range 40 {
+		big.Cart.Items = append(big.Cart.Items, cart.Item{ProductID: fmt.Sprintf("product-%02d", i), Quantity: 1})
+	}
+	if docSize(big) < 10*docSize(small) {
+		t.Fatalf("a 40-line cart is estimated at %d bytes, a 1-line one at %d", docSize(big), docSize(small))
+	}
+	sized := small
+	sized.UserID = "s0"
+	c := newDocCache(4 * docSize(sized))
+	for i := range 4 {
+		d := small
+		d.UserID = fmt.Sprint("s", i)
+		c.put(d)
+	}
+	if c.len() != 4 {
+		t.Fatalf("%d small carts cached, want 4", c.len())
+	}
+	grown := small
+	grown.UserID = "s3"
+	grown.Cart = big.Cart
+	c.put(grown) // s3 grew past the whole bound: everything else goes, then s3 too
+	if c.len() != 0 || c.bytes != 0 {
+		t.Fatalf("after a cart grew past the bound: %d carts, %d bytes; want none", c.len(), c.bytes)
+	}
+	c.put(small)
+	c.drop("s")
+	if c.len() != 0 || c.bytes != 0 {
+		t.Fatalf("after drop: %d carts, %d bytes; want none", c.len(), c.bytes)
 	}
 }

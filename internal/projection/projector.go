@@ -84,12 +84,13 @@ type Config struct {
 	// latter linked to the command that wrote the event (see tracing.go);
 	// nil records none.
 	TracerProvider trace.TracerProvider
-	// CacheSize bounds how many carts' stored documents the projector
-	// remembers after writing (or reading) them, so that a cart's next
-	// event is applied without reading its document again. 0 means
-	// DefaultCacheSize; negative turns the cache off. It is emptied
-	// whenever the projector subscribes again and by Exclusive.
-	CacheSize int
+	// CacheBytes bounds (by an estimate of their size in memory) the
+	// stored documents the projector remembers after writing or reading
+	// them, so that a cart's next event is applied without reading its
+	// document again. 0 means DefaultCacheBytes; negative turns the cache
+	// off. It is emptied whenever the projector subscribes again and by
+	// Exclusive.
+	CacheBytes int
 }
 
 // Progress is how far a projector has come, for health checks and logs.
@@ -208,8 +209,8 @@ func New(cfg Config) (*Projector, error) {
 	if cfg.HeadInterval == 0 {
 		cfg.HeadInterval = DefaultHeadInterval
 	}
-	if cfg.CacheSize == 0 {
-		cfg.CacheSize = DefaultCacheSize
+	if cfg.CacheBytes == 0 {
+		cfg.CacheBytes = DefaultCacheBytes
 	}
 	if cfg.CheckpointInterval == 0 {
 		cfg.CheckpointInterval = DefaultCheckpointInterval
@@ -220,7 +221,7 @@ func New(cfg Config) (*Projector, error) {
 		log:     cfg.Log.With("projector", cfg.Name),
 		now:     time.Now,
 		changed: make(chan struct{}),
-		cache:   newDocCache(cfg.CacheSize),
+		cache:   newDocCache(cfg.CacheBytes),
 	}, nil
 }
 
