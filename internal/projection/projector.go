@@ -317,10 +317,14 @@ func (p *Projector) Run(ctx context.Context) error {
 	}
 }
 
-// received is a message or error read by the subscription's reader goroutine.
+// received is a message or error read by the subscription's reader
+// goroutine. A cart event arrives decoded (decoded set): decoding is CPU
+// work the reader does while the loop waits on the store, not after.
 type received struct {
-	msg eventlog.Message
-	err error
+	msg     eventlog.Message
+	err     error
+	entry   entry
+	decoded bool
 }
 
 // runOnce runs one subscription from the stored checkpoint until it or the
@@ -357,16 +361,20 @@ func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
 		defer close(readerDone)
 		for {
 			m, err := sub.Next(readCtx)
+			r := received{msg: m, err: err}
 			if err == nil {
 				p.update(func(*Progress) { p.lag.delivered(m) })
+				if m.Event != nil && !isSystemEvent(*m.Event) {
+					r.entry, r.decoded = decodeEntry(p.cfg.Decode, *m.Event), true
+				}
 			}
 			select {
-			case msgs <- received{m, err}:
+			case msgs <- r:
 			case <-readCtx.Done():
 				// Keep a message already read if there is room: the
 				// shutdown drains it into the final flush.
 				select {
-				case msgs <- received{m, err}:
+				case msgs <- r:
 				default:
 				}
 				return
@@ -432,7 +440,7 @@ func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
 				// The batch is dropped unflushed: what it held is redelivered.
 				return progressed, fmt.Errorf("subscription: %w", r.err)
 			}
-			now, err := p.handle(b, r.msg)
+			now, err := p.handle(b, r)
 			if err != nil {
 				return progressed, err
 			}
@@ -467,7 +475,8 @@ func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
 }
 
 // handle adds a message to the batch and says whether to flush now.
-func (p *Projector) handle(b *batch, m eventlog.Message) (flushNow bool, err error) {
+func (p *Projector) handle(b *batch, r received) (flushNow bool, err error) {
+	m := r.msg
 	switch {
 	case m.Event != nil:
 		b.advance(m.Event.Position)
@@ -478,7 +487,11 @@ func (p *Projector) handle(b *batch, m eventlog.Message) (flushNow bool, err err
 		if m.Event.UserID == "" {
 			return false, fmt.Errorf("event %s of stream %q has no user ID", m.Event.EventID, m.Event.StreamID)
 		}
-		b.entries = append(b.entries, decodeEntry(p.cfg.Decode, *m.Event))
+		en := r.entry
+		if !r.decoded {
+			en = decodeEntry(p.cfg.Decode, *m.Event)
+		}
+		b.entries = append(b.entries, en)
 		return len(b.entries) >= p.cfg.BatchSize, nil
 	case m.Checkpoint != nil:
 		// The server's checkpoints (every few dozen events considered)
@@ -503,7 +516,7 @@ func (p *Projector) drain(b *batch, msgs <-chan received) {
 			if r.err != nil {
 				return
 			}
-			if _, err := p.handle(b, r.msg); err != nil {
+			if _, err := p.handle(b, r); err != nil {
 				return
 			}
 		default:

@@ -427,7 +427,9 @@ func (s *Store) writeChunkByID(ctx context.Context, writes []projection.CartWrit
 	if len(models) == 0 {
 		return conflicts, nil
 	}
-	if s.fence != nil {
+	// Inserts are guarded by the unique _id whoever sends them: only
+	// replaces, filtered by _id alone, need the lease read first.
+	if s.fence != nil && hasReplace(models) {
 		if err := s.fence(ctx); err != nil {
 			return nil, fmt.Errorf("readmodel write carts: %w", err)
 		}
@@ -444,6 +446,16 @@ func (s *Store) writeChunkByID(ctx context.Context, writes []projection.CartWrit
 		conflicts = append(conflicts, c...)
 	}
 	return conflicts, nil
+}
+
+// hasReplace tells whether models holds a replace (not only inserts).
+func hasReplace(models []mongo.WriteModel) bool {
+	for _, m := range models {
+		if _, ok := m.(*mongo.ReplaceOneModel); ok {
+			return true
+		}
+	}
+	return false
 }
 
 // bulk runs one unordered bulk write; all is true when every model was
