@@ -228,18 +228,66 @@ func TestGetCartWaitsForMinVersion(t *testing.T) {
 		resp, err := client.GetCart(grpctest.Context(t), &cartv1.GetCartRequest{UserId: "u1", MinVersion: proto.Int64(2)})
 		done <- result{resp, err}
 	}()
-	// The call reads, registers its wait, and reads again: after the second
-	// read it is waiting for the notification.
-	<-carts.reads
-	<-carts.reads
+	read := func(what string) {
+		t.Helper()
+		select {
+		case <-carts.reads:
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s", what)
+		}
+	}
+	// The call registers its wait and reads: after that read it is
+	// waiting for the notification.
+	read("first read")
 	carts.set(projection.CartDoc{UserID: "u1", Version: 2, Cart: cart.Cart{Items: []cart.Item{{ProductID: "p", Quantity: 1, UnitPrice: eur(1, 0)}}}})
 	n.Notify("u1", 2)
-	<-carts.reads // the read after waking
+	read("read after waking") // a bare notification carries no document
 	r := <-done
 	if r.err != nil {
 		t.Fatal(r.err)
 	}
 	if c := r.resp.GetCart(); c.GetVersion() != 2 || c.GetItemCount() != 1 {
 		t.Errorf("GetCart = %v, want version 2 with one item", c)
+	}
+}
+
+// Given a GetCart waiting for min_version, when the projector announces
+// the document it stored, then the call answers with that document and
+// reads the read model no more.
+func TestGetCartAnswersFromTheAnnouncedDocument(t *testing.T) {
+	t.Parallel()
+	carts := &fakeCarts{docs: map[string]projection.CartDoc{"u1": {UserID: "u1", Version: 0}}, reads: make(chan struct{}, 10)}
+	n := projection.NewNotifier()
+	client := startQueryServer(t, &query.Service{Carts: carts, Waiter: n, MaxWait: time.Minute})
+	type result struct {
+		resp *cartv1.GetCartResponse
+		err  error
+	}
+	done := make(chan result, 1)
+	go func() {
+		resp, err := client.GetCart(grpctest.Context(t), &cartv1.GetCartRequest{UserId: "u1", MinVersion: proto.Int64(2)})
+		done <- result{resp, err}
+	}()
+	select {
+	case <-carts.reads:
+	case <-time.After(10 * time.Second):
+		t.Fatal("GetCart never read the read model")
+	}
+	stored := projection.CartDoc{UserID: "u1", Version: 2, Cart: cart.Cart{Items: []cart.Item{{ProductID: "p", Quantity: 3, UnitPrice: eur(1, 0)}}}}
+	n.NotifyDoc(stored) // the read model itself is left behind on purpose
+	var r result
+	select {
+	case r = <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("GetCart did not answer after the announcement")
+	}
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	if c := r.resp.GetCart(); c.GetVersion() != 2 || c.GetItemCount() != 3 {
+		t.Errorf("GetCart = %v, want the announced version 2 with 3 items", c)
+	}
+	if extra := len(carts.reads); extra != 0 {
+		t.Errorf("%d reads after the announcement, want none", extra)
 	}
 }
