@@ -281,7 +281,11 @@ func (h *Handler) handle(ctx context.Context, env Envelope, cmd cart.Command, me
 		}
 		events, priceErr, err := h.decide(ctx, st, cmd)
 		if priceErr != nil {
-			// The catalog failed (an outage): st is still the cart's truth.
+			// The catalog failed (an outage): st is still what it was,
+			// unless it was only presumed, which is nothing to keep.
+			if presumed {
+				return Result{}, nil, fmt.Errorf("%s: %w", cmd.Name(), priceErr)
+			}
 			return Result{}, st, fmt.Errorf("%s: %w", cmd.Name(), priceErr)
 		}
 		if (err != nil || len(events) == 0) && !fresh {

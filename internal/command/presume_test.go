@@ -2,12 +2,14 @@ package command_test
 
 import (
 	"errors"
+	"fmt"
 	"testing"
 
 	"github.com/google/uuid"
 
 	"github.com/acme/cart/internal/cart"
 	"github.com/acme/cart/internal/command"
+	"github.com/acme/cart/internal/testing/commandtest"
 )
 
 // presumeNew are the options of command-svc: a cart that is not cached is
@@ -202,6 +204,48 @@ func TestPresumedNewRespectsExpectedVersion(t *testing.T) {
 			}
 			if _, v := truth(t, store, "u"); v != 2 {
 				t.Fatalf("stream u at %d, want 2", v)
+			}
+		})
+	}
+}
+
+// Given a cart that exists but is not cached, when the catalog fails while
+// a command is decided on the presumed-new cart, then nothing is written
+// and the presumption is not kept: the next command loads the cart from
+// its snapshot as any uncached cart does, instead of reading its whole
+// stream as if an empty cart had been cached.
+func TestPresumedNewCartIsNotCachedAfterACatalogOutage(t *testing.T) {
+	t.Parallel()
+	for _, s := range stores {
+		t.Run(s.name, func(t *testing.T) {
+			t.Parallel()
+			store := s.open(t)
+			writer := newInstance(store, presumeNew)
+			for range 6 {
+				writer.do(t, "u", addItem("a", 1))
+			}
+			cat := &spyCatalog{Catalog: testCatalog{}, err: fmt.Errorf("catalog down: %w", cart.ErrUnavailable)}
+			opts := presumeNew
+			opts.Catalog = cat
+			spy := &commandtest.Spy{Store: store}
+			h := command.NewHandler(spy, opts)
+			if _, err := h.Handle(testCtx(t), command.Envelope{UserID: "u"}, addItem("a", 1)); !errors.Is(err, cart.ErrUnavailable) {
+				t.Fatalf("Handle during the outage = %v, want ErrUnavailable", err)
+			}
+			cat.mu.Lock()
+			cat.err = nil
+			cat.mu.Unlock()
+			spy.Reset()
+			res, err := h.Handle(testCtx(t), command.Envelope{UserID: "u"}, addItem("a", 1))
+			if err != nil || res.Version != 6 {
+				t.Fatalf("Handle after the outage = %+v, %v; want version 6", res, err)
+			}
+			if spy.SnapshotReads() != 1 || spy.EventsRead() > 3 {
+				t.Fatalf("%d snapshot reads, %d events read; want the cart loaded from its snapshot (a few events after it)",
+					spy.SnapshotReads(), spy.EventsRead())
+			}
+			if c, v := truth(t, store, "u"); v != 6 || quantity(c, "a") != 7 {
+				t.Fatalf("stream at %d with quantity %d, want 6 and 7", v, quantity(c, "a"))
 			}
 		})
 	}
