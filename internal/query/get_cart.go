@@ -57,35 +57,62 @@ func (s *Service) getCart(ctx context.Context, userID string, minVersion int64) 
 	}
 	timer := time.NewTimer(max(budget, 0))
 	defer timer.Stop()
+	doc := projection.CartDoc{UserID: userID, Version: -1} // the last read, for "not ready"
 	for {
-		// Register before reading, so a flush in between is not missed;
-		// one read per round: the version is often there already.
+		// Register before reading, so a flush in between is not missed.
+		// The read runs beside the wait: the projector's announcement may
+		// come (with the document) before a slow read answers, and then
+		// the read is not waited for.
 		wake, cancel := s.Waiter.Wait(userID, minVersion)
-		doc, err := s.readCart(ctx, userID)
-		if err != nil || doc.Version >= minVersion {
-			cancel()
-			return viewOf(doc), err
-		}
-		if doc.Stale {
-			cancel()
-			return CartView{}, notReady(doc, minVersion)
-		}
-		select {
-		case <-wake.C:
-			cancel()
-			// The projector's announcement carries the document it just
-			// stored: the answer needs no second read.
-			if d, ok := wake.Doc(); ok {
-				return viewOf(d), nil
+		rctx, stopRead := context.WithCancel(ctx)
+		reads := make(chan readResult, 1)
+		go func() {
+			d, err := s.readCart(rctx, userID)
+			reads <- readResult{d, err}
+		}()
+		woken := wake.C // nil once woken without a document
+		answer, final, err := func() (CartView, bool, error) {
+			defer stopRead()
+			for reading := true; ; {
+				select {
+				case r := <-reads:
+					reading = false
+					if r.err != nil || r.doc.Version >= minVersion {
+						return viewOf(r.doc), true, r.err
+					}
+					doc = r.doc
+					if doc.Stale {
+						return CartView{}, true, notReady(doc, minVersion)
+					}
+					if woken == nil {
+						return CartView{}, false, nil // woken meanwhile: read again
+					}
+				case <-woken:
+					if d, ok := wake.Doc(); ok {
+						return viewOf(d), true, nil
+					}
+					woken = nil
+					if !reading {
+						return CartView{}, false, nil
+					}
+				case <-timer.C:
+					return CartView{}, true, notReady(doc, minVersion)
+				case <-ctx.Done():
+					return CartView{}, true, fmt.Errorf("get cart %q: %w", userID, ctx.Err())
+				}
 			}
-		case <-timer.C:
-			cancel()
-			return CartView{}, notReady(doc, minVersion)
-		case <-ctx.Done():
-			cancel()
-			return CartView{}, fmt.Errorf("get cart %q: %w", userID, ctx.Err())
+		}()
+		cancel()
+		if final {
+			return answer, err
 		}
 	}
+}
+
+// readResult is a read of the read model run beside a wait.
+type readResult struct {
+	doc projection.CartDoc
+	err error
 }
 
 // readCart reads the user's document; a missing one is the empty cart.

@@ -286,3 +286,34 @@ func TestGetCartCallerCancels(t *testing.T) {
 		t.Errorf("GetCart = %v, want context.Canceled", err)
 	}
 }
+
+// Given a read of the read model that is slow (a loaded store), when the
+// projector announces the version meanwhile, then GetCart answers with the
+// announced document without waiting for the read.
+func TestGetCartDoesNotWaitForASlowReadOnceAnnounced(t *testing.T) {
+	t.Parallel()
+	s, f, w := newService(docAt("u", 2, false))
+	release := make(chan struct{})
+	t.Cleanup(func() { close(release) })
+	f.onRead = func(n int) {
+		if n == 1 {
+			w.NotifyDoc(docAt("u", 4, false))
+			<-release // the read answers only when the test is over
+		}
+	}
+	done := make(chan error, 1)
+	var got CartView
+	go func() {
+		var err error
+		got, err = s.GetCart(testCtx(t), "u", 4)
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil || got.Version != 4 {
+			t.Fatalf("GetCart = version %d, %v; want the announced 4", got.Version, err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("GetCart waited for the slow read although the version was announced")
+	}
+}
