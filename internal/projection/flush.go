@@ -39,7 +39,7 @@ func (p *Projector) checkpointDue() bool {
 // redelivery, which the version guard absorbs. It returns how many events
 // it stored.
 func (p *Projector) flush(ctx context.Context, b *batch, save bool) (_ int, err error) {
-	if !b.dirty() {
+	if !b.dirty() || len(b.entries) == 0 && !save && !p.checkpointDue() {
 		return 0, nil
 	}
 	p.flushMu.Lock()

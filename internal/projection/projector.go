@@ -64,11 +64,14 @@ type Config struct {
 	// flushed while catching up. Once caught up, an event is flushed as soon
 	// as no other message is waiting.
 	FlushDelay time.Duration
-	// CheckpointInterval is the longest a flush may leave the checkpoint
-	// behind the documents while more messages are waiting; a flush with
-	// nothing waiting after it, the end of catch-up and a stop always
-	// store it. A checkpoint that lags only means more redelivery after a
-	// crash, which the version guard absorbs. Default
+	// CheckpointInterval spaces the checkpoint writes: a flush stores the
+	// checkpoint only if the last one is this old, and one left behind is
+	// stored by a timer once it is due, so it never trails the documents
+	// for longer; the end of catch-up and a stop always store it. Reads
+	// are not held up (they wait for documents, not checkpoints); a
+	// checkpoint that lags only means more redelivery after a crash,
+	// which the version guard absorbs, and a replica without the lease
+	// learning progress that much later. Default
 	// DefaultCheckpointInterval; negative: every flush stores it.
 	CheckpointInterval time.Duration
 	// MinBackoff and MaxBackoff bound the waits between reconnects, which
@@ -396,13 +399,18 @@ func (p *Projector) runOnce(ctx context.Context) (progressed bool, err error) {
 	timer.Stop()
 	defer timer.Stop()
 
-	// flush stores the batch; the checkpoint too when forced, when no
-	// message waits (nothing would follow soon to carry it), or when the
-	// last one is older than CheckpointInterval.
+	// flush stores the batch; the checkpoint too when forced or when the
+	// last one is CheckpointInterval old. A checkpoint left behind is
+	// stored by the timer once it is due, so that an idle projector's
+	// checkpoint never trails its documents for longer than that, and a
+	// busy one writes it no more often.
 	flush := func(ctx context.Context, force bool) error {
-		n, err := p.flush(ctx, b, force || len(msgs) == 0)
+		n, err := p.flush(ctx, b, force)
 		if n > 0 {
 			progressed = true
+		}
+		if err == nil && b.dirty() {
+			timer.Reset(max(p.cfg.CheckpointInterval-p.now().Sub(p.savedAt), 0))
 		}
 		return err
 	}
