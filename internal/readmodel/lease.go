@@ -57,6 +57,9 @@ type Lease struct {
 	mu         sync.Mutex
 	epoch      int64     // 0: not held
 	validUntil time.Time // with a monotonic reading; meaningful when epoch > 0
+	// confirmed is when the stored lease document last showed this holder
+	// at epoch (an acquire, a renewal or a Check's read).
+	confirmed time.Time
 }
 
 // Lease returns the lease name of database db as holder (a replica's
@@ -165,7 +168,7 @@ func (l *Lease) Acquire(ctx context.Context) (epoch int64, ok bool, err error) {
 		return 0, false, fmt.Errorf("readmodel acquire lease %q: %w", l.name, translate(ctx, err))
 	}
 	l.mu.Lock()
-	l.epoch, l.validUntil = next, start.Add(l.ttl)
+	l.epoch, l.validUntil, l.confirmed = next, start.Add(l.ttl), start
 	l.mu.Unlock()
 	return next, true, nil
 }
@@ -212,7 +215,7 @@ func (l *Lease) Renew(ctx context.Context) error {
 	}
 	l.mu.Lock()
 	if l.epoch == epoch {
-		l.validUntil = start.Add(l.ttl)
+		l.validUntil, l.confirmed = start.Add(l.ttl), start
 	}
 	l.mu.Unlock()
 	return nil
@@ -241,12 +244,25 @@ func (l *Lease) Release(ctx context.Context) error {
 // the fence of writes that the store cannot make conditional on the epoch
 // (Options.IDOnlyFilter); it leaves a window between the check and the
 // write, which ttl/4 of clock margin and the checkpoint's own fence bound.
+//
+// The local clock alone already keeps a holder from writing after another
+// replica may have taken over (ttl/4 later by that replica's clock); the
+// stored document only adds a guard against clocks that differ by more.
+// It is read again once its last confirmation is ttl/8 old, not before
+// every write, so that a write costs one round trip, not two.
 func (l *Lease) Check(ctx context.Context) error {
 	epoch, valid := l.held()
 	if !valid {
 		l.lose()
 		return fmt.Errorf("readmodel check lease %q: %w", l.name, ErrLeaseLost)
 	}
+	l.mu.Lock()
+	recent := time.Since(l.confirmed) < l.ttl/8
+	l.mu.Unlock()
+	if recent {
+		return nil
+	}
+	start := time.Now()
 	var cur leaseDoc
 	err := l.leases.FindOne(ctx, bson.D{{Key: "_id", Value: l.name}}).Decode(&cur)
 	if err != nil && !errors.Is(err, mongo.ErrNoDocuments) {
@@ -256,6 +272,11 @@ func (l *Lease) Check(ctx context.Context) error {
 		l.lose()
 		return fmt.Errorf("readmodel check lease %q: %w", l.name, ErrLeaseLost)
 	}
+	l.mu.Lock()
+	if l.epoch == epoch {
+		l.confirmed = start
+	}
+	l.mu.Unlock()
 	return nil
 }
 

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.mongodb.org/mongo-driver/v2/bson"
+
 	"github.com/acme/cart/internal/dev/embeddedmongo"
 	"github.com/acme/cart/internal/eventlog"
 	"github.com/acme/cart/internal/projection"
@@ -238,5 +240,34 @@ func TestFencedStoreWithoutLease(t *testing.T) {
 	}
 	if err := s.SaveCheckpoint(ctxT(t), "carts", eventlog.Position{Commit: 1, Prepare: 1}); !errors.Is(err, ErrLeaseLost) {
 		t.Errorf("SaveCheckpoint without the lease = %v, want ErrLeaseLost", err)
+	}
+}
+
+// TestLeaseCheckReadsTheDocumentOnceItsConfirmationAges: a holder whose
+// lease document was taken from it behind its back (as clocks that differ
+// by more than the skew allowance could make happen) writes on for at most
+// ttl/8 after its last confirmation, then Check reads the document and
+// refuses; until then Check costs no read.
+func TestLeaseCheckReadsTheDocumentOnceItsConfirmationAges(t *testing.T) {
+	t.Parallel()
+	_, c, _ := newStore(t, Collections{})
+	a := c.Lease("cart", "projector", "a", testTTL)
+	if _, ok := acquire(t, a); !ok {
+		t.Fatal("a could not acquire a free lease")
+	}
+	// Another holder's takeover, written straight into the document.
+	if _, err := a.leases.UpdateOne(ctxT(t), bson.D{{Key: "_id", Value: "projector"}},
+		bson.D{{Key: "$set", Value: bson.D{{Key: "holder", Value: "b"}, {Key: "epoch", Value: int64(2)}}}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Check(ctxT(t)); err != nil {
+		t.Fatalf("Check right after acquiring = %v; want nil without a read", err)
+	}
+	time.Sleep(testTTL/8 + 50*time.Millisecond)
+	if err := a.Check(ctxT(t)); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("Check once the confirmation is ttl/8 old = %v; want ErrLeaseLost", err)
+	}
+	if _, held := a.held(); held {
+		t.Fatal("the lease still counts as held after Check found it taken")
 	}
 }
