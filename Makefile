@@ -34,7 +34,7 @@ test-short:
 # CARTBENCH_FLAGS adds to cartbench's flags, e.g. CARTBENCH_FLAGS=--json for trends.
 CARTBENCH_FLAGS ?=
 
-## bench: benchmarks of the stand-in and of the whole stack through gRPC, each target beside its floor (not in CI; ~10-20 min)
+## bench: benchmarks of the stand-in and of the whole stack through gRPC, each target beside its floor (not in CI; ~10-15 min)
 bench:
 	go test -run '^$$' -bench . -benchtime 3s ./internal/dev/standin/
 	go test -run '^$$' -bench . -benchtime 200x ./internal/command/
