@@ -106,10 +106,12 @@ func startFloorProbe(ctx context.Context, esdbURL, mongoURI, db, runID string) (
 		tick := time.NewTicker(probeEvery)
 		defer tick.Stop()
 		for i := 0; ; i++ {
-			select {
-			case <-pctx.Done():
-				return
-			case <-tick.C:
+			if i > 0 { // the first sample at once: a short scenario still gets one
+				select {
+				case <-pctx.Done():
+					return
+				case <-tick.C:
+				}
 			}
 			user := fmt.Sprintf("%s%d", prefix, i)
 			meta := cart.Metadata{CommandID: user, CommandType: "AddItem", Principal: principal, Time: time.Now()}
@@ -162,8 +164,23 @@ func (p *floorProbe) fail(ctx context.Context, err error) {
 	p.err = err
 }
 
-// stop ends the probe and summarises what it measured.
+// stop ends the probe and summarises what it measured. A scenario that
+// ended before the first sample did waits for it (a sample takes one
+// delivery and one write), so that a floor is always measured.
 func (p *floorProbe) stop() (visibilityFloor, error) {
+	for deadline := time.Now().Add(visibleTimeout); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		p.mu.Lock()
+		sampled := len(p.deliv) > 0 || p.err != nil
+		p.mu.Unlock()
+		select {
+		case <-p.done: // stopped by its context
+			sampled = true
+		default:
+		}
+		if sampled {
+			break
+		}
+	}
 	p.cancel()
 	<-p.done
 	p.mu.Lock()

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"net"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -151,7 +153,29 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 // (port in use, bad address) into a plain error before FerretDB is involved. What remains is the
 // tiny window between this Close and FerretDB's bind, in which another process would have to take
 // this exact port.
+//
+// Port 0 is served from below the kernel's ephemeral range (Linux's starts at 32768): an
+// ephemeral port, free when probed, is also what every outgoing connection of the process (and of
+// parallel tests) takes as its local port, and one of those took it in that window now and then
+// (CI saw "address already in use"). Below the range only another explicit bind can collide.
 func probeListen(addr string) (string, error) {
+	host, port, err := net.SplitHostPort(addr)
+	if err == nil && port == "0" {
+		for range 20 {
+			try := net.JoinHostPort(host, strconv.Itoa(probeLow+rand.IntN(probeHigh-probeLow)))
+			if bound, err := bindAndRelease(try); err == nil {
+				return bound, nil
+			}
+		}
+	}
+	return bindAndRelease(addr)
+}
+
+// The range probeListen draws port 0 from: registered ports that are neither well known nor
+// ephemeral.
+const probeLow, probeHigh = 20000, 32000
+
+func bindAndRelease(addr string) (string, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return "", fmt.Errorf("listen %s: %w", addr, err)

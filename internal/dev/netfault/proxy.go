@@ -61,6 +61,14 @@ func (p *Proxy) serve() {
 			continue
 		}
 		p.mu.Lock()
+		if p.paused {
+			// Paused while the target was dialled: Pause did not see this
+			// pair, so it must not start forwarding.
+			p.mu.Unlock()
+			c.Close()
+			u.Close()
+			continue
+		}
 		p.conns[c], p.conns[u] = struct{}{}, struct{}{}
 		p.mu.Unlock()
 		go p.pipe(u, c)

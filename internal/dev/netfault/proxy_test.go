@@ -2,8 +2,11 @@ package netfault
 
 import (
 	"bufio"
+	"errors"
 	"net"
+	"os"
 	"testing"
+	"time"
 )
 
 // echo serves one line back per connection.
@@ -62,8 +65,11 @@ func TestPauseAndResume(t *testing.T) {
 	if err := roundTrip(p.Addr()); err == nil {
 		t.Fatal("a new connection got through while paused")
 	}
-	if _, err := bufio.NewReader(held).ReadString('\n'); err == nil {
-		t.Fatal("an open connection survived the pause")
+	// A connection that survived would block here: the deadline turns
+	// that into a failure instead of a hung test.
+	_ = held.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := bufio.NewReader(held).ReadString('\n'); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("an open connection survived the pause (%v)", err)
 	}
 	p.Resume()
 	if err := roundTrip(p.Addr()); err != nil {
