@@ -3,13 +3,15 @@ package projection
 import "container/list"
 
 // DefaultCacheBytes bounds the documents a projector remembers by default:
-// about 2,500 carts of a few lines. A cart's next event comes soon after
+// about 1,200 carts of a few lines. A cart's next event comes soon after
 // its last one (within a batch or two while catching up, when its user
 // acts again while live), so the carts written in the last moments are the
 // ones worth keeping; a miss costs one batched read. A bound in bytes, not
 // carts, keeps the projector's memory flat however large carts grow and
-// however many carts the log holds.
-const DefaultCacheBytes = 1 << 20
+// however many carts the log holds; it is small beside the process (a
+// query-svc takes about 30 MiB), so that a replay of millions of events
+// ends within a tenth of the memory its first thousands took.
+const DefaultCacheBytes = 512 << 10
 
 // docCache remembers, for the carts a projector wrote or read most
 // recently, the document as it is stored (state and version). It saves

@@ -86,6 +86,11 @@ type Config struct {
 	// ProgressInterval is how often a replica without the lease reads the
 	// checkpoint while GetCart calls wait for min_version.
 	ProgressInterval time.Duration
+	// ProjectorCacheBytes bounds the documents the projector remembers so
+	// that a cart's next event needs no read (0: the projection's
+	// default; -1: off). Raise it where many carts are active at once and
+	// memory allows.
+	ProjectorCacheBytes int
 	// LeaseHolder is this replica's holder ID; empty: hostname, pid and a
 	// random suffix, unique per process.
 	LeaseHolder string
@@ -155,6 +160,9 @@ func (c Config) Validate() error {
 	if c.MongoCompat != "" && c.MongoCompat != "ferretdb" {
 		errs = append(errs, fmt.Errorf("mongo-compat %q: want empty (MongoDB) or ferretdb", c.MongoCompat))
 	}
+	if c.ProjectorCacheBytes < -1 {
+		errs = append(errs, fmt.Errorf("projector-cache-bytes %d: want -1 (off), 0 (default) or a size", c.ProjectorCacheBytes))
+	}
 	for name, d := range map[string]time.Duration{"max-wait": c.MaxWait, "follow-interval": c.FollowInterval,
 		"lease-ttl": c.LeaseTTL, "progress-interval": c.ProgressInterval, "max-lag": c.MaxLag} {
 		if d <= 0 {
@@ -184,6 +192,7 @@ func (c Config) LogValue() slog.Value {
 		slog.Duration("follow_interval", c.FollowInterval),
 		slog.Duration("lease_ttl", c.LeaseTTL),
 		slog.Duration("progress_interval", c.ProgressInterval),
+		slog.Int("projector_cache_bytes", c.ProjectorCacheBytes),
 	)
 	return slog.GroupValue(attrs...)
 }
@@ -212,6 +221,8 @@ func (c *Config) Flags(fs *cli.FlagSet) {
 		"validity of the projector lease: one replica runs the projector, the others take over when it stops renewing")
 	fs.DurationVar(&c.ProgressInterval, "progress-interval", "CART_PROGRESS_INTERVAL", readside.DefaultProgressInterval,
 		"how often a replica without the projector lease reads the checkpoint while GetCart waits for min_version")
+	fs.IntVar(&c.ProjectorCacheBytes, "projector-cache-bytes", "CART_PROJECTOR_CACHE_BYTES", projection.DefaultCacheBytes,
+		"bytes of recently written cart documents the projector keeps, so a cart's next event needs no read (-1: off)")
 }
 
 // redactURI masks the password of scheme://user:password@hosts/..., which

@@ -118,6 +118,7 @@ func Run(ctx context.Context, cfg Config, log *slog.Logger) error {
 			Observer:       m.Projection(),
 			TracerProvider: tp,
 			Log:            log.With("component", "projection"),
+			CacheBytes:     cfg.ProjectorCacheBytes,
 		},
 		FollowInterval: cfg.FollowInterval,
 		Log:            log.With("component", "readmodel"),
