@@ -30,12 +30,19 @@ import (
 // While the store is not known to answer, only one call at a time (the
 // probe) may enter the client; other callers wait briefly for its outcome
 // and otherwise fail fast with cart.ErrUnavailable, so that an outage under
-// load does not pile up goroutines inside the client.
+// load does not pile up goroutines inside the client. The probe's caller
+// stops waiting after probeTimeout with cart.ErrUnavailable too.
 
 // probeWait bounds how long a call waits for another call's probe before
 // reporting the store unavailable. The first probe after start normally
 // answers in milliseconds; during an outage it lasts until the store is back.
 const probeWait = 500 * time.Millisecond
+
+// probeTimeout bounds how long the probe waits for the client: longer than
+// a healthy store takes to be found and answer a first call, short enough
+// that a caller learns of an outage as ErrUnavailable (UNAVAILABLE, with a
+// retry hint) well before its own deadline, instead of waiting it out.
+const probeTimeout = 3 * time.Second
 
 // unboundedDiscovery replaces the client's discovery attempt limit; see (2).
 const unboundedDiscovery = 1 << 30
@@ -100,6 +107,27 @@ func (s *Store) acquire(ctx context.Context) (*lease, error) {
 			return nil, ctx.Err()
 		}
 	}
+}
+
+// waitFor returns the context a call waits for the client with: the
+// caller's, bounded by probeTimeout when the call is the probe. The call
+// itself may go on after the wait ends (see async); its outcome still
+// settles the probe.
+func (l *lease) waitFor(ctx context.Context) (context.Context, context.CancelFunc) {
+	if l.p == nil {
+		return ctx, func() {}
+	}
+	return context.WithTimeout(ctx, probeTimeout)
+}
+
+// abandonedErr is the error of a call that stopped waiting for the client:
+// the caller's context error, or ErrUnavailable when only the probe's
+// bound ran out.
+func abandonedErr(ctx context.Context, err error) error {
+	if ctx.Err() == nil {
+		return fmt.Errorf("the store did not answer within %s: %w", probeTimeout, cart.ErrUnavailable)
+	}
+	return err
 }
 
 // settle records what a call's outcome says about the store and, if the

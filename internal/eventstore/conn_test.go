@@ -41,8 +41,9 @@ func serveAt(tb testing.TB, addr string) {
 }
 
 // While the store is down, concurrent calls do not queue inside the client:
-// one probes (and waits as long as its context allows), the others fail
-// fast with ErrUnavailable. When the store comes up, calls work again.
+// one probes, the others fail fast with ErrUnavailable (the probe too,
+// after probeTimeout, or at its caller's deadline if that comes first).
+// When the store comes up, calls work again.
 func TestCallsDuringAnOutageFailFast(t *testing.T) {
 	if testing.Short() {
 		t.Skip("waits for calls to time out against a dead address")
@@ -122,4 +123,28 @@ func TestCloseWithACallInFlight(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// While the store is down, the probe itself does not wait out a long
+// caller deadline: it answers ErrUnavailable once probeTimeout has passed,
+// so that an API call fails UNAVAILABLE (retryable) instead of timing out.
+func TestTheProbeAnswersUnavailableBeforeALongDeadline(t *testing.T) {
+	if testing.Short() {
+		t.Skip("waits for the probe's bound against a dead address")
+	}
+	t.Parallel()
+	s := openAt(t, "esdb://"+deadAddr(t)+"?tls=false")
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	start := time.Now()
+	_, err := s.ReadStream(ctx, "u", 0, 0)
+	if !errors.Is(err, cart.ErrUnavailable) {
+		t.Fatalf("ReadStream with the store down = %v; want ErrUnavailable", err)
+	}
+	if took := time.Since(start); took > 3*probeTimeout {
+		t.Fatalf("the probe answered after %v; want about %v, well before the caller's 30 s", took, probeTimeout)
+	}
+	if _, err := s.AppendEvents(ctx, "u", -1, cart.Metadata{CommandID: "c"}, []cart.Event{cart.ItemAdded{ProductID: "p", Quantity: 1, UnitPrice: cart.Money{CurrencyCode: "EUR", Units: 1}}}); !errors.Is(err, cart.ErrUnavailable) {
+		t.Fatalf("AppendEvents with the store down = %v; want ErrUnavailable", err)
+	}
 }

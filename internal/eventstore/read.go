@@ -129,7 +129,9 @@ func (s *Store) read(ctx context.Context, open func(*esdb.Client, context.Contex
 	// stop waiting at all (the derived one always could).
 	rctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	rs, abandoned, err := async(ctx, func() (*esdb.ReadStream, error) {
+	wctx, stopWaiting := l.waitFor(ctx)
+	defer stopWaiting()
+	rs, abandoned, err := async(wctx, func() (*esdb.ReadStream, error) {
 		return open(l.c.client, rctx)
 	}, func(rs *esdb.ReadStream, err error) {
 		if rs != nil {
@@ -138,7 +140,7 @@ func (s *Store) read(ctx context.Context, open func(*esdb.Client, context.Contex
 		_ = l.finish(ctx, err)
 	})
 	if abandoned {
-		return err
+		return abandonedErr(ctx, err)
 	}
 	if err != nil {
 		return l.finish(ctx, err)

@@ -54,7 +54,9 @@ func (s *Store) Subscribe(ctx context.Context, from *eventlog.Position) (eventlo
 		start = esdb.Position{Commit: from.Commit, Prepare: from.Prepare}
 	}
 	sctx, cancel := context.WithCancel(ctx)
-	es, abandoned, err := async(sctx, func() (*esdb.Subscription, error) {
+	wctx, stopWaiting := l.waitFor(sctx)
+	defer stopWaiting()
+	es, abandoned, err := async(wctx, func() (*esdb.Subscription, error) {
 		return l.c.client.SubscribeToAll(sctx, esdb.SubscribeToAllOptions{
 			From:   start,
 			Filter: &esdb.SubscriptionFilter{Type: esdb.StreamFilterType, Prefixes: []string{StreamPrefix}},
@@ -66,6 +68,7 @@ func (s *Store) Subscribe(ctx context.Context, from *eventlog.Position) (eventlo
 		_ = l.finish(sctx, err)
 	})
 	if abandoned {
+		err = abandonedErr(sctx, err)
 		cancel()
 		return nil, fmt.Errorf("eventstore: subscribe $all: %w", err)
 	}

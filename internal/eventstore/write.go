@@ -89,11 +89,13 @@ func (s *Store) appendRaw(ctx context.Context, stream string, exp esdb.ExpectedR
 	if err != nil {
 		return nil, err
 	}
-	wr, abandoned, err := async(ctx, func() (*esdb.WriteResult, error) {
+	wctx, stopWaiting := l.waitFor(ctx)
+	defer stopWaiting()
+	wr, abandoned, err := async(wctx, func() (*esdb.WriteResult, error) {
 		return l.c.client.AppendToStream(ctx, stream, esdb.AppendToStreamOptions{ExpectedRevision: exp}, data...)
 	}, func(_ *esdb.WriteResult, err error) { _ = l.finish(ctx, err) })
 	if abandoned {
-		return nil, err
+		return nil, abandonedErr(ctx, err)
 	}
 	return wr, l.finish(ctx, err)
 }
