@@ -4,7 +4,7 @@ import "sync"
 
 // Notifier tells readers when a cart's document reaches a version, so that a
 // read-your-writes query can wait for the projector instead of polling the
-// store. The projector calls Notify after every flush; waiters register with
+// store. The projector calls NotifyDoc after every flush; waiters register with
 // Wait. The zero value is not usable; use NewNotifier.
 type Notifier struct {
 	mu      sync.Mutex
@@ -23,7 +23,7 @@ type waiter struct {
 type Wake struct {
 	C <-chan struct{}
 	// doc is the document notified, set before C is closed; nil when the
-	// wake-up carried none (Notify, WakeAll).
+	// wake-up carried none (WakeAll).
 	doc *CartDoc
 }
 
@@ -79,30 +79,21 @@ func (n *Notifier) remove(userID string, w *waiter) {
 	}
 }
 
-// Notify reports that userID's stored document is at version: it wakes the
-// waiters that asked for that version or an earlier one, which then read
-// the store.
-func (n *Notifier) Notify(userID string, version int64) { n.notify(userID, version, nil) }
-
 // NotifyDoc reports that doc is now stored: it wakes the waiters that asked
 // for its version or an earlier one and hands them the document, so that
 // they answer without reading it back (the projector's flush calls it).
-func (n *Notifier) NotifyDoc(doc CartDoc) { n.notify(doc.UserID, doc.Version, &doc) }
-
-func (n *Notifier) notify(userID string, version int64, doc *CartDoc) {
+func (n *Notifier) NotifyDoc(doc CartDoc) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	ws := n.waiters[userID]
+	ws := n.waiters[doc.UserID]
 	if len(ws) == 0 {
 		return
 	}
 	kept := ws[:0]
 	for _, w := range ws {
-		if w.min <= version {
-			if doc != nil {
-				// The waiter reads it only after done is closed below.
-				w.wake.doc = doc
-			}
+		if w.min <= doc.Version {
+			// The waiter reads it only after done is closed below.
+			w.wake.doc = &doc
 			close(w.done)
 		} else {
 			kept = append(kept, w)
@@ -110,9 +101,9 @@ func (n *Notifier) notify(userID string, version int64, doc *CartDoc) {
 	}
 	clear(ws[len(kept):])
 	if len(kept) == 0 {
-		delete(n.waiters, userID)
+		delete(n.waiters, doc.UserID)
 	} else {
-		n.waiters[userID] = kept
+		n.waiters[doc.UserID] = kept
 	}
 }
 

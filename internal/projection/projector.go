@@ -163,7 +163,7 @@ type Projector struct {
 	// operator's change of a document never interleaves with a flush.
 	flushMu sync.Mutex
 	cache   *docCache // guarded by flushMu
-	savedAt time.Time // when the checkpoint was last stored; guarded by flushMu
+	savedAt time.Time // when the checkpoint was last stored; only the run loop (which flushes) uses it
 }
 
 // New checks cfg, fills in defaults and returns a projector ready to Run.

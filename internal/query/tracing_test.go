@@ -40,8 +40,9 @@ func TestGetCartMinVersionSpanEvents(t *testing.T) {
 					for w.openCount() == 0 && time.Now().Before(deadline) {
 						time.Sleep(time.Millisecond)
 					}
-					carts.set(docAt("u", tc.min, false))
-					w.Notify("u", tc.min)
+					d := docAt("u", tc.min, false)
+					carts.set(d)
+					w.NotifyDoc(d)
 				}()
 			}
 			ctx, span := tp.Tracer("test").Start(testCtx(t), "GetCart")

@@ -213,21 +213,30 @@ func TestGetCartErrors(t *testing.T) {
 	}
 }
 
+// getCartResult is the outcome of a GetCart run in the background.
+type getCartResult struct {
+	resp *cartv1.GetCartResponse
+	err  error
+}
+
+// getCartAsync calls GetCart with minVersion in the background, for tests
+// that act while it waits.
+func getCartAsync(t *testing.T, client cartv1.CartQueryServiceClient, user string, minVersion int64) <-chan getCartResult {
+	done := make(chan getCartResult, 1)
+	go func() {
+		resp, err := client.GetCart(grpctest.Context(t), &cartv1.GetCartRequest{UserId: user, MinVersion: proto.Int64(minVersion)})
+		done <- getCartResult{resp, err}
+	}()
+	return done
+}
+
 func TestGetCartWaitsForMinVersion(t *testing.T) {
 	t.Parallel()
 	carts := &fakeCarts{docs: map[string]projection.CartDoc{"u1": {UserID: "u1", Version: 0}}, reads: make(chan struct{})}
 	n := projection.NewNotifier()
 	client := startQueryServer(t, &query.Service{Carts: carts, Waiter: n, MaxWait: time.Minute})
 
-	type result struct {
-		resp *cartv1.GetCartResponse
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		resp, err := client.GetCart(grpctest.Context(t), &cartv1.GetCartRequest{UserId: "u1", MinVersion: proto.Int64(2)})
-		done <- result{resp, err}
-	}()
+	done := getCartAsync(t, client, "u1", 2)
 	read := func(what string) {
 		t.Helper()
 		select {
@@ -240,8 +249,8 @@ func TestGetCartWaitsForMinVersion(t *testing.T) {
 	// waiting for the notification.
 	read("first read")
 	carts.set(projection.CartDoc{UserID: "u1", Version: 2, Cart: cart.Cart{Items: []cart.Item{{ProductID: "p", Quantity: 1, UnitPrice: eur(1, 0)}}}})
-	n.Notify("u1", 2)
-	read("read after waking") // a bare notification carries no document
+	n.WakeAll()
+	read("read after waking") // a wake-up without a document (a switch of collections)
 	r := <-done
 	if r.err != nil {
 		t.Fatal(r.err)
@@ -259,15 +268,7 @@ func TestGetCartAnswersFromTheAnnouncedDocument(t *testing.T) {
 	carts := &fakeCarts{docs: map[string]projection.CartDoc{"u1": {UserID: "u1", Version: 0}}, reads: make(chan struct{}, 10)}
 	n := projection.NewNotifier()
 	client := startQueryServer(t, &query.Service{Carts: carts, Waiter: n, MaxWait: time.Minute})
-	type result struct {
-		resp *cartv1.GetCartResponse
-		err  error
-	}
-	done := make(chan result, 1)
-	go func() {
-		resp, err := client.GetCart(grpctest.Context(t), &cartv1.GetCartRequest{UserId: "u1", MinVersion: proto.Int64(2)})
-		done <- result{resp, err}
-	}()
+	done := getCartAsync(t, client, "u1", 2)
 	select {
 	case <-carts.reads:
 	case <-time.After(10 * time.Second):
@@ -275,7 +276,7 @@ func TestGetCartAnswersFromTheAnnouncedDocument(t *testing.T) {
 	}
 	stored := projection.CartDoc{UserID: "u1", Version: 2, Cart: cart.Cart{Items: []cart.Item{{ProductID: "p", Quantity: 3, UnitPrice: eur(1, 0)}}}}
 	n.NotifyDoc(stored) // the read model itself is left behind on purpose
-	var r result
+	var r getCartResult
 	select {
 	case r = <-done:
 	case <-time.After(10 * time.Second):
